@@ -1,0 +1,12 @@
+//! De-identification engines of mdc. Sans-IO and synchronous: they see values,
+//! never files or databases, so they are easy to test and to run on any pool.
+//!
+//! `pseudonym` holds the keyed pseudonym scheme of DESIGN §4 and the
+//! `Pseudonymizer` trait through which every engine gets pseudonyms, whichever
+//! mode (keyed or vault) the data root uses.
+
+pub mod pseudonym;
+
+pub use pseudonym::{
+    normalise, Domain, KeyedPseudonymizer, PseudonymError, PseudonymKey, Pseudonymizer, Token,
+};
