@@ -1,1 +1,32 @@
+//! The governed core of mdc: data root, catalog, projects, consent, audit, and
+//! the pseudonym vault.
+//!
+//! `Store` is the one facade that the CLI and the HTTP server call. Each of its
+//! operations resolves who is calling, asks `authz::decide` (through
+//! `Store::authorize`), performs the change in one database transaction that
+//! also appends the audit entry, and returns plain serialisable values. Neither
+//! front end talks to the database or decides access itself.
 
+pub mod audit;
+pub mod authz;
+mod canonical;
+mod catalog;
+pub mod config;
+mod consent;
+pub mod db;
+mod error;
+pub mod keys;
+mod projects;
+mod store;
+mod users;
+pub mod vault;
+
+pub use authz::{Action, Actor, Allowed, Denied, Gate, Resource};
+pub use canonical::canonical_json;
+pub use catalog::{DatasetSummary, RegisterRequest, VersionInfo};
+pub use config::{Config, PseudonymMode, Root};
+pub use consent::{ConsentFilter, ImportReport, RejectedRow};
+pub use error::{Result, StoreError};
+pub use projects::{AccessInfo, GrantInfo, IrbInfo, MemberInfo, NewIrb, NewProject, ProjectInfo};
+pub use store::{Credential, InitOptions, InitReport, Store};
+pub use users::{IssuedToken, TokenInfo, UserInfo};

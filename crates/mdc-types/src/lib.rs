@@ -7,10 +7,12 @@
 
 mod duo;
 mod error;
+pub mod manifest;
 mod names;
 mod phi;
 
 pub use duo::{DuoCode, DuoList};
+pub use manifest::{Manifest, ManifestFile, ManifestKind, ManifestTable};
 pub use error::{ErrorCode, FieldError};
 pub use names::{parse_date, GrantLevel, Role, Slug, UserName};
 pub use phi::{Phi, PhiType, Pseudonym, SourceId};

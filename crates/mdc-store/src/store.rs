@@ -1,0 +1,469 @@
+//! Opening and initialising a data root, resolving the caller, and the
+//! authorize-then-audit plumbing every operation shares.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+use ed25519_dalek::SigningKey;
+use mdc_deid::{KeyedPseudonymizer, PseudonymKey, Pseudonymizer};
+use mdc_types::{DuoCode, DuoList, GrantLevel, Role, UserName};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use sqlx::Row;
+
+use crate::audit::{self, Event, Outcome};
+use crate::authz::{self, Action, Actor, Allowed, Block, Facts, GrantFacts, IrbFacts, ProjectFacts, Resource};
+use crate::config::{Config, PseudonymMode, Root};
+use crate::db::{Db, Tx};
+use crate::error::{Result, StoreError};
+use crate::keys;
+use crate::vault::{self, VaultPseudonymizer};
+
+/// An open data root.
+pub struct Store {
+    pub(crate) root: Root,
+    pub(crate) config: Config,
+    pub(crate) db: Db,
+    pub(crate) signer: SigningKey,
+    pub(crate) pseudonym_key: PseudonymKey,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("root", &self.root).field("key_id", &self.pseudonym_key.key_id()).finish_non_exhaustive()
+    }
+}
+
+/// How the caller identifies itself.
+#[derive(Clone)]
+pub enum Credential {
+    /// A bearer token (HTTP, or `--token`/`MDC_TOKEN` on the CLI).
+    Token(String),
+    /// The local operating-system account running the CLI.
+    Local(String),
+}
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Credential::Token(_) => f.write_str("Token([redacted])"),
+            Credential::Local(u) => write!(f, "Local({u})"),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct InitOptions {
+    pub pseudonyms: PseudonymMode,
+    pub date_shift_range: u32,
+    /// `None`: the embedded SQLite catalog.
+    pub database: Option<String>,
+    /// The OS account running `init`, made the local operator.
+    pub os_user: String,
+}
+
+#[derive(Serialize)]
+pub struct InitReport {
+    pub root: PathBuf,
+    pub key_id: String,
+    pub pseudonym_mode: PseudonymMode,
+    pub database: String,
+    pub admin_user: String,
+    /// Shown once; only its hash is stored.
+    pub admin_token: String,
+    pub operator: String,
+}
+
+impl std::fmt::Debug for InitReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InitReport").field("root", &self.root).field("key_id", &self.key_id).finish_non_exhaustive()
+    }
+}
+
+/// Korea Standard Time: IRB and consent dates are Korean calendar dates.
+pub(crate) fn today() -> NaiveDate {
+    let now = chrono::Utc::now();
+    match chrono::FixedOffset::east_opt(9 * 3600) {
+        Some(kst) => now.with_timezone(&kst).date_naive(),
+        None => now.date_naive(),
+    }
+}
+
+impl Store {
+    /// Creates a new data root. Refuses if one exists; never overwrites keys.
+    pub async fn init(root: &Path, opts: InitOptions) -> Result<InitReport> {
+        let root = Root::new(root);
+        if root.config_file().exists() || root.pseudonym_key().exists() || root.audit_key().exists() {
+            return Err(StoreError::Conflict(format!(
+                "{} is already an mdc data root; init never overwrites keys (use another --root)",
+                root.path().display()
+            )));
+        }
+        if !(1..=3650).contains(&opts.date_shift_range) {
+            return Err(StoreError::invalid("date-shift-range", "must be between 1 and 3650 days"));
+        }
+        let created_root = !root.path().exists();
+        let result = Self::init_inner(&root, &opts).await;
+        if result.is_err() {
+            // Leave nothing half-made: remove what this call created.
+            if created_root {
+                let _ = fs::remove_dir_all(root.path());
+            } else {
+                for p in [root.pseudonym_key(), root.audit_key(), root.vault(), root.path().join("catalog.db")] {
+                    let _ = fs::remove_file(p);
+                }
+                let _ = fs::remove_file(root.path().join("catalog.db-wal"));
+                let _ = fs::remove_file(root.path().join("catalog.db-shm"));
+            }
+        }
+        result
+    }
+
+    async fn init_inner(root: &Root, opts: &InitOptions) -> Result<InitReport> {
+        fs::create_dir_all(root.path()).map_err(StoreError::io(root.path()))?;
+        fs::create_dir_all(root.keys_dir()).map_err(StoreError::io(root.keys_dir()))?;
+        fs::set_permissions(root.keys_dir(), fs::Permissions::from_mode(0o700)).map_err(StoreError::io(root.keys_dir()))?;
+        for d in [root.datasets_dir(), root.outputs_dir()] {
+            fs::create_dir_all(&d).map_err(StoreError::io(&d))?;
+        }
+        let pkey: [u8; 32] = keys::random_bytes();
+        keys::write_secret(&root.pseudonym_key(), &pkey)?;
+        let signer = SigningKey::from_bytes(&keys::random_bytes());
+        keys::write_secret(&root.audit_key(), signer.as_bytes())?;
+        if opts.pseudonyms == PseudonymMode::Vault {
+            vault::create(&root.vault())?;
+        }
+        let database = opts.database.clone().unwrap_or_else(|| "sqlite:catalog.db".into());
+        let config = Config::new(database.clone(), opts.pseudonyms, opts.date_shift_range);
+        let db = Db::connect(&root.database_url(&config.database)).await?;
+        db.migrate().await?;
+        let existing: i64 = sqlx::query("SELECT COUNT(*) FROM users").fetch_one(db.pool()).await?.try_get(0)?;
+        if existing > 0 {
+            db.close().await;
+            return Err(StoreError::Conflict("the catalog database already holds an initialised root".into()));
+        }
+        let store = Store { root: root.clone(), config: config.clone(), db, signer, pseudonym_key: PseudonymKey::from_bytes(pkey) };
+        let operator = UserName::local(&opts.os_user)?;
+        let actor = Actor {
+            name: operator.to_string(),
+            via: "local".into(),
+            client: "cli".into(),
+            roles: vec![Role::Admin, Role::Steward],
+            blocked: None,
+        };
+        let mut tx = store.db.write().await?;
+        let mut params = Map::new();
+        params.insert("pseudonym_mode".into(), opts.pseudonyms.as_str().into());
+        params.insert("date_shift_range".into(), opts.date_shift_range.into());
+        params.insert("key_id".into(), store.pseudonym_key.key_id().into());
+        store.audit_in(&mut tx, &actor, "root.init", &Resource::System, Allowed::default(), params).await?;
+        crate::users::insert_user(&store, &mut tx, &actor, &operator, &[Role::Admin, Role::Steward], Some("local operator")).await?;
+        let admin = UserName::parse("user", "admin")?;
+        crate::users::insert_user(&store, &mut tx, &actor, &admin, &[Role::Admin], Some("first administrator")).await?;
+        let token = crate::users::insert_token(&store, &mut tx, &actor, &admin, Some("init"), None).await?;
+        tx.commit().await?;
+        store.db.close().await;
+        // The config file is written last: a root without it is not a root.
+        let tmp = root.path().join(".mdc.toml.tmp");
+        fs::write(&tmp, config.to_toml()).map_err(StoreError::io(&tmp))?;
+        fs::rename(&tmp, root.config_file()).map_err(StoreError::io(root.config_file()))?;
+        Ok(InitReport {
+            root: root.path().to_owned(),
+            key_id: store.pseudonym_key.key_id(),
+            pseudonym_mode: opts.pseudonyms,
+            database,
+            admin_user: admin.to_string(),
+            admin_token: token.secret,
+            operator: operator.to_string(),
+        })
+    }
+
+    pub async fn open(root: &Path) -> Result<Store> {
+        let root = Root::new(root);
+        let config = Config::load(&root)?;
+        let pseudonym_key = keys::load_pseudonym_key(&root.pseudonym_key())?;
+        let signer = keys::load_audit_key(&root.audit_key())?;
+        let db = Db::connect(&root.database_url(&config.database)).await?;
+        db.migrate().await?;
+        Ok(Store { root, config, db, signer, pseudonym_key })
+    }
+
+    pub fn root(&self) -> &Root {
+        &self.root
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    pub fn key_id(&self) -> String {
+        self.pseudonym_key.key_id()
+    }
+
+    pub async fn close(&self) {
+        self.db.close().await;
+    }
+
+    /// The pseudonymiser of this root's mode (DESIGN §4), for the de-id engines.
+    pub fn pseudonymizer(&self) -> Result<Box<dyn Pseudonymizer>> {
+        Ok(match self.config.pseudonym_mode {
+            PseudonymMode::Keyed => Box::new(KeyedPseudonymizer::new(self.pseudonym_key.clone(), self.config.date_shift_range)),
+            PseudonymMode::Vault => {
+                Box::new(VaultPseudonymizer::open(&self.root.vault(), self.pseudonym_key.clone(), self.config.date_shift_range)?)
+            }
+        })
+    }
+
+    /// Resolves a credential to an actor. An unknown token is refused outright
+    /// (and the attempt audited); a known-but-blocked actor is returned with the
+    /// block so that `authorize` denies, and audits, each action.
+    pub async fn actor(&self, credential: &Credential, client: &str) -> Result<Actor> {
+        let (name, via, token_block) = match credential {
+            Credential::Local(os_user) => (UserName::local(os_user)?.to_string(), "local".to_owned(), None),
+            Credential::Token(secret) => {
+                let hash = audit::sha256_hex(&[secret.trim().as_bytes()]);
+                let row = sqlx::query("SELECT id, user_name, revoked_at, expires_at FROM tokens WHERE hash = $1")
+                    .bind(&hash)
+                    .fetch_optional(self.db.pool())
+                    .await?;
+                let Some(row) = row else {
+                    let actor = Actor { name: "unknown".into(), via: "token:unknown".into(), client: client.into(), roles: vec![], blocked: None };
+                    let mut tx = self.db.write().await?;
+                    let ev = self.event(&actor, "auth.token", &Resource::System, Outcome::Denied, Some("unknown token".into()), Allowed::default(), Map::new());
+                    audit::record(&mut tx, &self.signer, self.config.audit_checkpoint_every, &ev).await?;
+                    tx.commit().await?;
+                    return Err(StoreError::Unauthenticated("unknown token".into()));
+                };
+                let id: String = row.try_get(0)?;
+                let revoked: Option<String> = row.try_get(2)?;
+                let expires: Option<String> = row.try_get(3)?;
+                let block = if revoked.is_some() {
+                    Some(Block::TokenRevoked)
+                } else if expires.is_some_and(|e| e < audit::now_text()) {
+                    Some(Block::TokenExpired)
+                } else {
+                    None
+                };
+                (row.try_get::<String, _>(1)?, format!("token:{id}"), block)
+            }
+        };
+        let user = sqlx::query("SELECT roles, disabled_at FROM users WHERE name = $1").bind(&name).fetch_optional(self.db.pool()).await?;
+        let (roles, blocked) = match user {
+            None => (vec![], Some(Block::UnknownUser)),
+            Some(row) => {
+                let roles: String = row.try_get(0)?;
+                let disabled: Option<String> = row.try_get(1)?;
+                let roles = Role::parse_list("roles", &roles).unwrap_or_default();
+                (roles, if disabled.is_some() { Some(Block::Disabled) } else { token_block })
+            }
+        };
+        Ok(Actor { name, via, client: client.into(), roles, blocked })
+    }
+
+    pub(crate) fn event(
+        &self,
+        actor: &Actor,
+        action: &str,
+        resource: &Resource,
+        outcome: Outcome,
+        reason: Option<String>,
+        allowed: Allowed,
+        params: Map<String, Value>,
+    ) -> Event {
+        Event {
+            actor: actor.name.clone(),
+            via: actor.via.clone(),
+            client: actor.client.clone(),
+            action: action.into(),
+            resource: resource.to_string(),
+            project: resource.project().map(str::to_owned),
+            grant: allowed.grant,
+            irb: allowed.irb,
+            outcome,
+            reason,
+            params,
+        }
+    }
+
+    /// Appends an "allowed" entry inside the caller's transaction.
+    pub(crate) async fn audit_in(
+        &self,
+        tx: &mut Tx,
+        actor: &Actor,
+        action: &str,
+        resource: &Resource,
+        allowed: Allowed,
+        params: Map<String, Value>,
+    ) -> Result<i64> {
+        let ev = self.event(actor, action, resource, Outcome::Allowed, None, allowed, params);
+        audit::record(tx, &self.signer, self.config.audit_checkpoint_every, &ev).await
+    }
+
+    /// The one authorisation entry point. Denials are audited here, with the reason.
+    pub async fn authorize(&self, actor: &Actor, action: Action, resource: &Resource) -> Result<Allowed> {
+        let facts = self.facts(actor, resource).await?;
+        match authz::decide(actor, action, resource, &facts) {
+            Ok(allowed) => Ok(allowed),
+            Err(denied) => {
+                let mut tx = self.db.write().await?;
+                let ev = self.event(actor, action.name(), resource, Outcome::Denied, Some(denied.reason.clone()), Allowed::default(), Map::new());
+                audit::record(&mut tx, &self.signer, self.config.audit_checkpoint_every, &ev).await?;
+                tx.commit().await?;
+                Err(StoreError::Denied(denied))
+            }
+        }
+    }
+
+    async fn facts(&self, actor: &Actor, resource: &Resource) -> Result<Facts> {
+        let mut facts = Facts { today: Some(today()), ..Facts::default() };
+        let Some(project) = resource.project() else {
+            return Ok(facts);
+        };
+        let Some(row) = sqlx::query("SELECT status, purpose, commercial, country FROM projects WHERE name = $1")
+            .bind(project)
+            .fetch_optional(self.db.pool())
+            .await?
+        else {
+            return Ok(facts);
+        };
+        let membership: Option<String> = sqlx::query("SELECT role FROM project_members WHERE project = $1 AND user_name = $2")
+            .bind(project)
+            .bind(&actor.name)
+            .fetch_optional(self.db.pool())
+            .await?
+            .map(|r| r.try_get(0))
+            .transpose()?;
+        let irb = sqlx::query("SELECT id, number, approved_on, expires_on FROM irb_approvals WHERE project = $1 ORDER BY id DESC LIMIT 1")
+            .bind(project)
+            .fetch_optional(self.db.pool())
+            .await?;
+        let irb = match irb {
+            None => None,
+            Some(r) => Some(IrbFacts {
+                id: r.try_get(0)?,
+                number: r.try_get(1)?,
+                approved_on: mdc_types::parse_date("irb approved", &r.try_get::<String, _>(2)?)?,
+                expires_on: mdc_types::parse_date("irb expiry", &r.try_get::<String, _>(3)?)?,
+            }),
+        };
+        let mut grants = Vec::new();
+        if let Resource::DatasetVersion { dataset, version, .. } = resource {
+            for r in sqlx::query("SELECT id, version, level FROM grants WHERE project = $1 AND dataset = $2 ORDER BY version")
+                .bind(project)
+                .bind(dataset)
+                .fetch_all(self.db.pool())
+                .await?
+            {
+                grants.push(GrantFacts {
+                    id: r.try_get(0)?,
+                    version: r.try_get(1)?,
+                    level: GrantLevel::parse("level", &r.try_get::<String, _>(2)?)?,
+                });
+            }
+            let uses: Option<String> = sqlx::query("SELECT use_codes FROM dataset_versions WHERE dataset = $1 AND version = $2")
+                .bind(dataset)
+                .bind(version)
+                .fetch_optional(self.db.pool())
+                .await?
+                .map(|r| r.try_get(0))
+                .transpose()?;
+            facts.dataset_use = uses.map(|u| DuoList::parse("use", &u)).transpose()?;
+        }
+        let purpose: String = row.try_get(1)?;
+        facts.project = Some(ProjectFacts {
+            approved: row.try_get::<String, _>(0)? == "approved",
+            purpose: DuoCode::parse("purpose", &purpose)?,
+            commercial: row.try_get::<i64, _>(2)? != 0,
+            country: row.try_get(3)?,
+            membership,
+            irb,
+            grants,
+        });
+        Ok(facts)
+    }
+
+    // ---- audit operations -------------------------------------------------
+
+    pub async fn audit_log(&self, actor: &Actor, filter: &audit::LogFilter) -> Result<Vec<audit::Entry>> {
+        self.authorize(actor, Action::ReadAudit, &Resource::System).await?;
+        audit::list(&self.db, filter).await
+    }
+
+    pub async fn audit_verify(&self, actor: &Actor, against: Option<&audit::Checkpoint>) -> Result<audit::VerifyReport> {
+        self.authorize(actor, Action::ReadAudit, &Resource::System).await?;
+        audit::verify(&self.db, &self.signer.verifying_key(), against).await
+    }
+
+    /// Signs the current head, stores it, and returns it for export.
+    pub async fn audit_checkpoint(&self, actor: &Actor) -> Result<audit::Checkpoint> {
+        let allowed = self.authorize(actor, Action::Checkpoint, &Resource::System).await?;
+        let mut tx = self.db.write().await?;
+        self.audit_in(&mut tx, actor, "audit.checkpoint", &Resource::System, allowed, Map::new()).await?;
+        let cp = audit::checkpoint_head(&mut tx, &self.signer).await?;
+        tx.commit().await?;
+        Ok(cp)
+    }
+
+    // ---- keys ---------------------------------------------------------------
+
+    /// An encrypted export of the keys (and the vault), for `mdc key backup`.
+    pub async fn key_backup(&self, actor: &Actor, passphrase: &str) -> Result<Vec<u8>> {
+        let allowed = self.authorize(actor, Action::BackupKeys, &Resource::System).await?;
+        let mut files = std::collections::BTreeMap::new();
+        files.insert("pseudonym.key".to_owned(), keys::b64(self.pseudonym_key.as_bytes()));
+        files.insert("audit.ed25519".to_owned(), keys::b64(self.signer.as_bytes()));
+        if self.root.vault().exists() {
+            // VACUUM INTO takes a consistent snapshot even while the vault is in use.
+            let snap = tempfile::Builder::new().prefix(".vault-backup-").tempdir_in(self.root.keys_dir()).map_err(StoreError::io(self.root.keys_dir()))?;
+            let snap_path = snap.path().join("vault.db");
+            let opts = sqlx::sqlite::SqliteConnectOptions::new().filename(self.root.vault()).read_only(true);
+            let pool = sqlx::sqlite::SqlitePoolOptions::new().max_connections(1).connect_with(opts).await?;
+            sqlx::query("VACUUM INTO $1").bind(snap_path.display().to_string()).execute(&pool).await?;
+            pool.close().await;
+            let bytes = fs::read(&snap_path).map_err(StoreError::io(&snap_path))?;
+            files.insert("vault.db".to_owned(), keys::b64(&bytes));
+        }
+        let contents = keys::BackupContents {
+            format: "mdc-key-backup/1".into(),
+            created_at: audit::now_text(),
+            key_id: self.key_id(),
+            pseudonym_mode: self.config.pseudonym_mode.as_str().into(),
+            files,
+        };
+        let sealed = keys::encrypt_backup(&contents, passphrase)?;
+        let mut tx = self.db.write().await?;
+        let mut params = Map::new();
+        params.insert("key_id".into(), self.key_id().into());
+        params.insert("files".into(), contents.files.keys().cloned().collect::<Vec<_>>().into());
+        self.audit_in(&mut tx, actor, "key.backup", &Resource::System, allowed, params).await?;
+        tx.commit().await?;
+        Ok(sealed)
+    }
+
+    /// Restores keys from a backup into `keys/` of a root whose keys are missing.
+    /// Never overwrites an existing key file.
+    pub fn restore_keys(root: &Path, backup: &[u8], passphrase: &str) -> Result<Vec<String>> {
+        let root = Root::new(root);
+        let contents = keys::decrypt_backup(backup, passphrase)?;
+        fs::create_dir_all(root.keys_dir()).map_err(StoreError::io(root.keys_dir()))?;
+        let mut restored = Vec::new();
+        for (name, data) in &contents.files {
+            if !matches!(name.as_str(), "pseudonym.key" | "audit.ed25519" | "vault.db") {
+                return Err(StoreError::invalid("backup file", "unexpected file in backup"));
+            }
+            let target = root.keys_dir().join(name);
+            if target.exists() {
+                return Err(StoreError::Conflict(format!("{} exists; restore never overwrites keys", target.display())));
+            }
+            keys::write_secret(&target, &keys::unb64("backup file", data)?)?;
+            restored.push(name.clone());
+        }
+        Ok(restored)
+    }
+}
