@@ -96,7 +96,8 @@ impl PseudonymKey {
             return Err(PseudonymError::EmptyId);
         }
         // HMAC accepts keys of any length, so this cannot fail.
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.0).map_err(|_| PseudonymError::EmptyId)?;
+        let mut mac =
+            <Hmac<Sha256> as Mac>::new_from_slice(&self.0).map_err(|_| PseudonymError::EmptyId)?;
         mac.update(domain.as_str().as_bytes());
         mac.update(&[0]);
         mac.update(norm.as_bytes());
@@ -153,12 +154,18 @@ pub struct KeyedPseudonymizer {
 impl KeyedPseudonymizer {
     pub fn new(key: PseudonymKey, date_shift_range: u32) -> Self {
         let key_id = key.key_id();
-        KeyedPseudonymizer { key, key_id, range: date_shift_range }
+        KeyedPseudonymizer {
+            key,
+            key_id,
+            range: date_shift_range,
+        }
     }
 
     /// A DICOM UID replacement: `2.25.` + decimal of the first 128 bits of `h("uid", uid)`.
     pub fn uid(&self, original: &str) -> Result<String, PseudonymError> {
-        let h = self.key.h(Domain::Uid, &SourceId::new(original.to_owned()))?;
+        let h = self
+            .key
+            .h(Domain::Uid, &SourceId::new(original.to_owned()))?;
         let mut b = [0u8; 16];
         b.copy_from_slice(&h[..16]);
         Ok(format!("2.25.{}", u128::from_be_bytes(b)))
@@ -168,7 +175,10 @@ impl KeyedPseudonymizer {
 impl Pseudonymizer for KeyedPseudonymizer {
     fn token(&self, domain: Domain, id: &SourceId) -> Result<Token, PseudonymError> {
         let h = self.key.h(domain, id)?;
-        Ok(Token { text: text_form(&h), int: int_form(&h) })
+        Ok(Token {
+            text: text_form(&h),
+            int: int_form(&h),
+        })
     }
 
     fn date_shift_days(&self, patient: &SourceId) -> Result<i32, PseudonymError> {
@@ -188,6 +198,7 @@ impl Pseudonymizer for KeyedPseudonymizer {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use std::collections::HashSet;
@@ -222,14 +233,19 @@ mod tests {
         assert_eq!(a, b);
         // 한 as one precomposed code point vs. conjoining jamo.
         let composed = p.token(Domain::Patient, &id("\u{D55C}1")).unwrap();
-        let decomposed = p.token(Domain::Patient, &id("\u{1112}\u{1161}\u{11AB}1")).unwrap();
+        let decomposed = p
+            .token(Domain::Patient, &id("\u{1112}\u{1161}\u{11AB}1"))
+            .unwrap();
         assert_eq!(composed, decomposed);
     }
 
     #[test]
     fn domains_separate_pseudonyms_and_samples_are_injective() {
         let p = keyed();
-        assert_ne!(p.token(Domain::Patient, &id("1")).unwrap(), p.token(Domain::Encounter, &id("1")).unwrap());
+        assert_ne!(
+            p.token(Domain::Patient, &id("1")).unwrap(),
+            p.token(Domain::Encounter, &id("1")).unwrap()
+        );
         let mut texts = HashSet::new();
         let mut ints = HashSet::new();
         for n in 0..20_000 {
@@ -250,7 +266,11 @@ mod tests {
                 seen.insert(d);
             }
             if range <= 2 {
-                assert_eq!(seen.len(), 2 * range as usize, "every non-zero offset is reachable");
+                assert_eq!(
+                    seen.len(),
+                    2 * range as usize,
+                    "every non-zero offset is reachable"
+                );
             }
         }
         assert_eq!(offset_from_u64(0, 3), -3);
@@ -261,7 +281,10 @@ mod tests {
 
     #[test]
     fn empty_ids_are_refused_and_keys_are_not_debug_printed() {
-        assert!(matches!(keyed().token(Domain::Patient, &id("   ")), Err(PseudonymError::EmptyId)));
+        assert!(matches!(
+            keyed().token(Domain::Patient, &id("   ")),
+            Err(PseudonymError::EmptyId)
+        ));
         let dbg = format!("{:?}", PseudonymKey::from_bytes([7; 32]));
         assert!(!dbg.contains("7, 7"));
     }

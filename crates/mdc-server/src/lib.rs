@@ -28,7 +28,9 @@ pub async fn serve(store: Arc<Store>, addr: &str) -> std::io::Result<()> {
     let local = listener.local_addr()?;
     println!("mdc API listening on http://{local}");
     let app = router(store).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app).with_graceful_shutdown(shutdown()).await
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown())
+        .await
 }
 
 async fn shutdown() {

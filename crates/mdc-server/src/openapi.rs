@@ -17,36 +17,189 @@ pub struct RouteDoc {
     pub auth: bool,
 }
 
-const fn r(method: &'static str, path: &'static str, summary: &'static str, request: Option<&'static str>, response: &'static str) -> RouteDoc {
-    RouteDoc { method, path, summary, request, response, auth: true }
+const fn r(
+    method: &'static str,
+    path: &'static str,
+    summary: &'static str,
+    request: Option<&'static str>,
+    response: &'static str,
+) -> RouteDoc {
+    RouteDoc {
+        method,
+        path,
+        summary,
+        request,
+        response,
+        auth: true,
+    }
 }
 
 pub const ROUTES: &[RouteDoc] = &[
-    RouteDoc { method: "get", path: "/healthz", summary: "Liveness probe", request: None, response: "Health", auth: false },
-    RouteDoc { method: "get", path: "/v1/openapi.json", summary: "This document", request: None, response: "Object", auth: false },
-    r("get", "/v1/whoami", "The authenticated caller and roles", None, "Actor"),
-    r("get", "/v1/users", "List users (admin, auditor)", None, "UserList"),
-    r("post", "/v1/users", "Add a user with roles (admin)", Some("UserAdd"), "User"),
-    r("post", "/v1/users/{name}/disable", "Disable a user (admin)", None, "User"),
-    r("post", "/v1/users/{name}/tokens", "Issue a token, shown once (admin, or the user)", Some("TokenIssue"), "IssuedToken"),
-    r("get", "/v1/tokens", "List tokens, never secrets (admin; ?user= for one user)", None, "TokenList"),
-    r("post", "/v1/tokens/{id}/revoke", "Revoke a token (admin, or its owner)", None, "Token"),
+    RouteDoc {
+        method: "get",
+        path: "/healthz",
+        summary: "Liveness probe",
+        request: None,
+        response: "Health",
+        auth: false,
+    },
+    RouteDoc {
+        method: "get",
+        path: "/v1/openapi.json",
+        summary: "This document",
+        request: None,
+        response: "Object",
+        auth: false,
+    },
+    r(
+        "get",
+        "/v1/whoami",
+        "The authenticated caller and roles",
+        None,
+        "Actor",
+    ),
+    r(
+        "get",
+        "/v1/users",
+        "List users (admin, auditor)",
+        None,
+        "UserList",
+    ),
+    r(
+        "post",
+        "/v1/users",
+        "Add a user with roles (admin)",
+        Some("UserAdd"),
+        "User",
+    ),
+    r(
+        "post",
+        "/v1/users/{name}/disable",
+        "Disable a user (admin)",
+        None,
+        "User",
+    ),
+    r(
+        "post",
+        "/v1/users/{name}/tokens",
+        "Issue a token, shown once (admin, or the user)",
+        Some("TokenIssue"),
+        "IssuedToken",
+    ),
+    r(
+        "get",
+        "/v1/tokens",
+        "List tokens, never secrets (admin; ?user= for one user)",
+        None,
+        "TokenList",
+    ),
+    r(
+        "post",
+        "/v1/tokens/{id}/revoke",
+        "Revoke a token (admin, or its owner)",
+        None,
+        "Token",
+    ),
     r("get", "/v1/datasets", "List datasets", None, "DatasetList"),
-    r("post", "/v1/datasets", "Register a de-identified folder as a new version (steward)", Some("RegisterRequest"), "DatasetVersion"),
-    r("get", "/v1/datasets/{name}", "All versions of a dataset", None, "DatasetVersionList"),
+    r(
+        "post",
+        "/v1/datasets",
+        "Register a de-identified folder as a new version (steward)",
+        Some("RegisterRequest"),
+        "DatasetVersion",
+    ),
+    r(
+        "get",
+        "/v1/datasets/{name}",
+        "All versions of a dataset",
+        None,
+        "DatasetVersionList",
+    ),
     r("get", "/v1/projects", "List projects", None, "ProjectList"),
-    r("post", "/v1/projects", "Create a project (researcher, steward, admin)", Some("NewProject"), "Project"),
-    r("get", "/v1/projects/{name}", "A project with IRB, members, grants", None, "Project"),
-    r("post", "/v1/projects/{name}/irb", "Record an IRB approval (PI or steward)", Some("NewIrb"), "Project"),
-    r("post", "/v1/projects/{name}/members", "Add a member (PI or steward)", Some("MemberAdd"), "Project"),
-    r("post", "/v1/projects/{name}/approve", "Approve a project (steward)", None, "Project"),
-    r("post", "/v1/projects/{name}/grants", "Grant a dataset version (steward)", Some("DatasetAt"), "Grant"),
-    r("post", "/v1/projects/{name}/access", "Check and record a data access (member)", Some("DatasetAt"), "Access"),
-    r("post", "/v1/consent/import", "Import a consent CSV (text/csv body; steward)", Some("ConsentCsv"), "ConsentImport"),
-    r("post", "/v1/consent/withdraw", "Record a withdrawal (steward)", Some("Withdraw"), "Withdrawal"),
-    r("get", "/v1/audit/log", "Audit entries (?since=&actor=&project=&limit=; auditor, admin)", None, "AuditEntryList"),
-    r("post", "/v1/audit/verify", "Verify the chain, optionally against an exported checkpoint", Some("VerifyBody"), "VerifyReport"),
-    r("post", "/v1/audit/checkpoints", "Sign and store a checkpoint of the head (auditor, admin)", None, "Checkpoint"),
+    r(
+        "post",
+        "/v1/projects",
+        "Create a project (researcher, steward, admin)",
+        Some("NewProject"),
+        "Project",
+    ),
+    r(
+        "get",
+        "/v1/projects/{name}",
+        "A project with IRB, members, grants",
+        None,
+        "Project",
+    ),
+    r(
+        "post",
+        "/v1/projects/{name}/irb",
+        "Record an IRB approval (PI or steward)",
+        Some("NewIrb"),
+        "Project",
+    ),
+    r(
+        "post",
+        "/v1/projects/{name}/members",
+        "Add a member (PI or steward)",
+        Some("MemberAdd"),
+        "Project",
+    ),
+    r(
+        "post",
+        "/v1/projects/{name}/approve",
+        "Approve a project (steward)",
+        None,
+        "Project",
+    ),
+    r(
+        "post",
+        "/v1/projects/{name}/grants",
+        "Grant a dataset version (steward)",
+        Some("DatasetAt"),
+        "Grant",
+    ),
+    r(
+        "post",
+        "/v1/projects/{name}/access",
+        "Check and record a data access (member)",
+        Some("DatasetAt"),
+        "Access",
+    ),
+    r(
+        "post",
+        "/v1/consent/import",
+        "Import a consent CSV (text/csv body; steward)",
+        Some("ConsentCsv"),
+        "ConsentImport",
+    ),
+    r(
+        "post",
+        "/v1/consent/withdraw",
+        "Record a withdrawal (steward)",
+        Some("Withdraw"),
+        "Withdrawal",
+    ),
+    r(
+        "get",
+        "/v1/audit/log",
+        "Audit entries (?since=&actor=&project=&limit=; auditor, admin)",
+        None,
+        "AuditEntryList",
+    ),
+    r(
+        "post",
+        "/v1/audit/verify",
+        "Verify the chain, optionally against an exported checkpoint",
+        Some("VerifyBody"),
+        "VerifyReport",
+    ),
+    r(
+        "post",
+        "/v1/audit/checkpoints",
+        "Sign and store a checkpoint of the head (auditor, admin)",
+        None,
+        "Checkpoint",
+    ),
 ];
 
 fn obj(props: &[(&str, Value)], required: &[&str]) -> Value {
@@ -73,6 +226,7 @@ fn list(of: &str) -> Value {
     json!({"type": "array", "items": {"$ref": format!("#/components/schemas/{of}")}})
 }
 
+#[allow(clippy::needless_pass_by_value)]
 fn nullable(v: Value) -> Value {
     json!({"anyOf": [v, {"type": "null"}]})
 }
@@ -84,37 +238,321 @@ fn schemas() -> Map<String, Value> {
     let mut put = |k: &str, v: Value| {
         m.insert(k.to_owned(), v);
     };
-    put("Error", obj(&[("code", json!({"type": "string", "enum": mdc_types::ErrorCode::ALL.iter().map(|c| c.as_str()).collect::<Vec<_>>()})), ("message", s())], &["code", "message"]));
+    put(
+        "Error",
+        obj(
+            &[
+                (
+                    "code",
+                    json!({"type": "string", "enum": mdc_types::ErrorCode::ALL.iter().map(|c| c.as_str()).collect::<Vec<_>>()}),
+                ),
+                ("message", s()),
+            ],
+            &["code", "message"],
+        ),
+    );
     put("Health", obj(&[("status", s())], &["status"]));
     put("Object", json!({"type": "object"}));
-    put("Actor", obj(&[("name", s()), ("via", s()), ("client", s()), ("roles", roles.clone()), ("blocked", nullable(s()))], &["name", "via", "roles"]));
-    put("UserAdd", obj(&[("name", s()), ("roles", roles.clone()), ("display_name", nullable(s()))], &["name", "roles"]));
-    put("User", obj(&[("name", s()), ("roles", roles), ("display_name", nullable(s())), ("disabled", b()), ("created_at", s())], &["name", "roles", "disabled"]));
+    put(
+        "Actor",
+        obj(
+            &[
+                ("name", s()),
+                ("via", s()),
+                ("client", s()),
+                ("roles", roles.clone()),
+                ("blocked", nullable(s())),
+            ],
+            &["name", "via", "roles"],
+        ),
+    );
+    put(
+        "UserAdd",
+        obj(
+            &[
+                ("name", s()),
+                ("roles", roles.clone()),
+                ("display_name", nullable(s())),
+            ],
+            &["name", "roles"],
+        ),
+    );
+    put(
+        "User",
+        obj(
+            &[
+                ("name", s()),
+                ("roles", roles),
+                ("display_name", nullable(s())),
+                ("disabled", b()),
+                ("created_at", s()),
+            ],
+            &["name", "roles", "disabled"],
+        ),
+    );
     put("UserList", list("User"));
-    put("TokenIssue", obj(&[("label", nullable(s())), ("expires_days", nullable(i()))], &[]));
-    put("IssuedToken", obj(&[("id", s()), ("user", s()), ("secret", s()), ("expires_at", nullable(s()))], &["id", "user", "secret"]));
-    put("Token", obj(&[("id", s()), ("user", s()), ("label", nullable(s())), ("created_at", s()), ("expires_at", nullable(s())), ("revoked", b())], &["id", "user", "revoked"]));
+    put(
+        "TokenIssue",
+        obj(
+            &[("label", nullable(s())), ("expires_days", nullable(i()))],
+            &[],
+        ),
+    );
+    put(
+        "IssuedToken",
+        obj(
+            &[
+                ("id", s()),
+                ("user", s()),
+                ("secret", s()),
+                ("expires_at", nullable(s())),
+            ],
+            &["id", "user", "secret"],
+        ),
+    );
+    put(
+        "Token",
+        obj(
+            &[
+                ("id", s()),
+                ("user", s()),
+                ("label", nullable(s())),
+                ("created_at", s()),
+                ("expires_at", nullable(s())),
+                ("revoked", b()),
+            ],
+            &["id", "user", "revoked"],
+        ),
+    );
     put("TokenList", list("Token"));
-    put("RegisterRequest", obj(&[("name", s()), ("path", s()), ("use_codes", nullable(s())), ("opt_in_only", b()), ("no_manifest_reason", nullable(s()))], &["name", "path"]));
-    put("DatasetVersion", obj(&[("dataset", s()), ("version", i()), ("kind", s()), ("path", s()), ("key_id", nullable(s())), ("policy", nullable(s())), ("use_codes", s()), ("opt_in_only", b()), ("override_reason", nullable(s())), ("rows", i()), ("bytes", i()), ("tables", json!({})), ("registered_at", s()), ("registered_by", s())], &["dataset", "version", "kind"]));
+    put(
+        "RegisterRequest",
+        obj(
+            &[
+                ("name", s()),
+                ("path", s()),
+                ("use_codes", nullable(s())),
+                ("opt_in_only", b()),
+                ("no_manifest_reason", nullable(s())),
+            ],
+            &["name", "path"],
+        ),
+    );
+    put(
+        "DatasetVersion",
+        obj(
+            &[
+                ("dataset", s()),
+                ("version", i()),
+                ("kind", s()),
+                ("path", s()),
+                ("key_id", nullable(s())),
+                ("policy", nullable(s())),
+                ("use_codes", s()),
+                ("opt_in_only", b()),
+                ("override_reason", nullable(s())),
+                ("rows", i()),
+                ("bytes", i()),
+                ("tables", json!({})),
+                ("registered_at", s()),
+                ("registered_by", s()),
+            ],
+            &["dataset", "version", "kind"],
+        ),
+    );
     put("DatasetVersionList", list("DatasetVersion"));
-    put("DatasetList", json!({"type": "array", "items": obj(&[("name", s()), ("latest_version", i()), ("versions", i()), ("use_codes", s())], &["name", "latest_version"])}));
-    put("NewProject", obj(&[("name", s()), ("title", s()), ("purpose", s()), ("commercial", b()), ("institution", s()), ("country", s()), ("pi", s())], &["name", "title", "purpose", "commercial", "institution", "country", "pi"]));
-    put("NewIrb", obj(&[("number", s()), ("institution", s()), ("approved", json!({"type": "string", "format": "date"})), ("expires", json!({"type": "string", "format": "date"})), ("scope", s())], &["number", "institution", "approved", "expires", "scope"]));
-    put("MemberAdd", obj(&[("user", s()), ("role", json!({"type": "string", "enum": ["member", "pi"]}))], &["user"]));
-    put("Grant", obj(&[("id", i()), ("dataset", s()), ("version", i()), ("level", level.clone()), ("created_at", s())], &["id", "dataset", "version", "level"]));
-    put("Project", obj(&[("name", s()), ("title", s()), ("purpose", s()), ("commercial", b()), ("institution", s()), ("country", s()), ("pi", s()), ("status", s()), ("approved_by", nullable(s())), ("irb", json!({})), ("members", json!({"type": "array"})), ("grants", list("Grant"))], &["name", "status"]));
+    put(
+        "DatasetList",
+        json!({"type": "array", "items": obj(&[("name", s()), ("latest_version", i()), ("versions", i()), ("use_codes", s())], &["name", "latest_version"])}),
+    );
+    put(
+        "NewProject",
+        obj(
+            &[
+                ("name", s()),
+                ("title", s()),
+                ("purpose", s()),
+                ("commercial", b()),
+                ("institution", s()),
+                ("country", s()),
+                ("pi", s()),
+            ],
+            &[
+                "name",
+                "title",
+                "purpose",
+                "commercial",
+                "institution",
+                "country",
+                "pi",
+            ],
+        ),
+    );
+    put(
+        "NewIrb",
+        obj(
+            &[
+                ("number", s()),
+                ("institution", s()),
+                ("approved", json!({"type": "string", "format": "date"})),
+                ("expires", json!({"type": "string", "format": "date"})),
+                ("scope", s()),
+            ],
+            &["number", "institution", "approved", "expires", "scope"],
+        ),
+    );
+    put(
+        "MemberAdd",
+        obj(
+            &[
+                ("user", s()),
+                ("role", json!({"type": "string", "enum": ["member", "pi"]})),
+            ],
+            &["user"],
+        ),
+    );
+    put(
+        "Grant",
+        obj(
+            &[
+                ("id", i()),
+                ("dataset", s()),
+                ("version", i()),
+                ("level", level.clone()),
+                ("created_at", s()),
+            ],
+            &["id", "dataset", "version", "level"],
+        ),
+    );
+    put(
+        "Project",
+        obj(
+            &[
+                ("name", s()),
+                ("title", s()),
+                ("purpose", s()),
+                ("commercial", b()),
+                ("institution", s()),
+                ("country", s()),
+                ("pi", s()),
+                ("status", s()),
+                ("approved_by", nullable(s())),
+                ("irb", json!({})),
+                ("members", json!({"type": "array"})),
+                ("grants", list("Grant")),
+            ],
+            &["name", "status"],
+        ),
+    );
     put("ProjectList", list("Project"));
-    put("DatasetAt", obj(&[("dataset", s()), ("version", nullable(i())), ("level", level.clone())], &["dataset"]));
-    put("Access", obj(&[("project", s()), ("dataset", s()), ("version", i()), ("level", level), ("grant", nullable(i())), ("irb", nullable(i())), ("audit_seq", i())], &["project", "dataset", "version"]));
-    put("ConsentCsv", json!({"type": "string", "description": "CSV with header patient_id|pseudonym,purpose,status,effective"}));
-    put("ConsentImport", obj(&[("imported", i()), ("opt_out", i()), ("opt_in", i()), ("rejected", json!({"type": "array", "items": obj(&[("line", i()), ("field", s()), ("reason", s())], &["line", "field", "reason"])}))], &["imported", "rejected"]));
-    put("Withdraw", obj(&[("patient_id", s()), ("purpose", s()), ("effective", nullable(s()))], &["patient_id"]));
-    put("Withdrawal", obj(&[("pseudonym", s()), ("purpose", s())], &["pseudonym"]));
-    put("AuditEntryList", json!({"type": "array", "items": {"type": "object", "required": ["seq", "hash", "time", "actor", "action", "outcome"]}}));
-    put("Checkpoint", obj(&[("format", s()), ("count", i()), ("head", s()), ("time", s()), ("public_key", s()), ("signature", s())], &["format", "count", "head", "time", "public_key", "signature"]));
-    put("VerifyBody", obj(&[("against", json!({"$ref": "#/components/schemas/Checkpoint"}))], &[]));
-    put("VerifyReport", obj(&[("ok", b()), ("entries", i()), ("head", s()), ("checkpoints_checked", i()), ("against_checked", b()), ("first_problem", nullable(obj(&[("seq", i()), ("kind", s()), ("detail", s())], &["seq", "kind", "detail"])))], &["ok", "entries"]));
+    put(
+        "DatasetAt",
+        obj(
+            &[
+                ("dataset", s()),
+                ("version", nullable(i())),
+                ("level", level.clone()),
+            ],
+            &["dataset"],
+        ),
+    );
+    put(
+        "Access",
+        obj(
+            &[
+                ("project", s()),
+                ("dataset", s()),
+                ("version", i()),
+                ("level", level),
+                ("grant", nullable(i())),
+                ("irb", nullable(i())),
+                ("audit_seq", i()),
+            ],
+            &["project", "dataset", "version"],
+        ),
+    );
+    put(
+        "ConsentCsv",
+        json!({"type": "string", "description": "CSV with header patient_id|pseudonym,purpose,status,effective"}),
+    );
+    put(
+        "ConsentImport",
+        obj(
+            &[
+                ("imported", i()),
+                ("opt_out", i()),
+                ("opt_in", i()),
+                (
+                    "rejected",
+                    json!({"type": "array", "items": obj(&[("line", i()), ("field", s()), ("reason", s())], &["line", "field", "reason"])}),
+                ),
+            ],
+            &["imported", "rejected"],
+        ),
+    );
+    put(
+        "Withdraw",
+        obj(
+            &[
+                ("patient_id", s()),
+                ("purpose", s()),
+                ("effective", nullable(s())),
+            ],
+            &["patient_id"],
+        ),
+    );
+    put(
+        "Withdrawal",
+        obj(&[("pseudonym", s()), ("purpose", s())], &["pseudonym"]),
+    );
+    put(
+        "AuditEntryList",
+        json!({"type": "array", "items": {"type": "object", "required": ["seq", "hash", "time", "actor", "action", "outcome"]}}),
+    );
+    put(
+        "Checkpoint",
+        obj(
+            &[
+                ("format", s()),
+                ("count", i()),
+                ("head", s()),
+                ("time", s()),
+                ("public_key", s()),
+                ("signature", s()),
+            ],
+            &["format", "count", "head", "time", "public_key", "signature"],
+        ),
+    );
+    put(
+        "VerifyBody",
+        obj(
+            &[(
+                "against",
+                json!({"$ref": "#/components/schemas/Checkpoint"}),
+            )],
+            &[],
+        ),
+    );
+    put(
+        "VerifyReport",
+        obj(
+            &[
+                ("ok", b()),
+                ("entries", i()),
+                ("head", s()),
+                ("checkpoints_checked", i()),
+                ("against_checked", b()),
+                (
+                    "first_problem",
+                    nullable(obj(
+                        &[("seq", i()), ("kind", s()), ("detail", s())],
+                        &["seq", "kind", "detail"],
+                    )),
+                ),
+            ],
+            &["ok", "entries"],
+        ),
+    );
     m
 }
 
@@ -123,7 +561,15 @@ pub fn openapi_document() -> Value {
     for route in ROUTES {
         let mut op = Map::new();
         op.insert("summary".into(), route.summary.into());
-        op.insert("operationId".into(), format!("{}{}", route.method, route.path.replace(['/', '{', '}', '.'], "_")).into());
+        op.insert(
+            "operationId".into(),
+            format!(
+                "{}{}",
+                route.method,
+                route.path.replace(['/', '{', '}', '.'], "_")
+            )
+            .into(),
+        );
         let params: Vec<Value> = route
             .path
             .split('/')
@@ -134,7 +580,11 @@ pub fn openapi_document() -> Value {
             op.insert("parameters".into(), params.into());
         }
         if let Some(req) = route.request {
-            let media = if req == "ConsentCsv" { "text/csv" } else { "application/json" };
+            let media = if req == "ConsentCsv" {
+                "text/csv"
+            } else {
+                "application/json"
+            };
             op.insert("requestBody".into(), json!({"required": req != "VerifyBody", "content": {media: {"schema": {"$ref": format!("#/components/schemas/{req}")}}}}));
         }
         let err = json!({"description": "error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
@@ -149,7 +599,9 @@ pub fn openapi_document() -> Value {
         } else {
             op.insert("security".into(), json!([]));
         }
-        let entry = paths.entry(route.path.to_owned()).or_insert_with(|| json!({}));
+        let entry = paths
+            .entry(route.path.to_owned())
+            .or_insert_with(|| json!({}));
         if let Some(o) = entry.as_object_mut() {
             o.insert(route.method.to_owned(), Value::Object(op));
         }

@@ -4,7 +4,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts, MatchedPath, Path, Query, State};
+use axum::extract::{
+    ConnectInfo, DefaultBodyLimit, FromRequestParts, MatchedPath, Path, Query, State,
+};
 use axum::http::request::Parts;
 use axum::http::{header, Request};
 use axum::routing::{get, post};
@@ -23,7 +25,9 @@ type App = Arc<Store>;
 type ApiResult = Result<Json<Value>, ApiError>;
 
 fn ok<T: serde::Serialize>(v: &T) -> ApiResult {
-    serde_json::to_value(v).map(Json).map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))
+    serde_json::to_value(v)
+        .map(Json)
+        .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))
 }
 
 fn body<T>(b: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
@@ -37,22 +41,37 @@ impl FromRequestParts<App> for Auth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, store: &App) -> Result<Self, Self::Rejection> {
-        let header = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-        let Some(token) = header.and_then(|h| h.strip_prefix("Bearer ")).map(str::trim).filter(|t| !t.is_empty()) else {
-            return Err(ApiError::new(ErrorCode::Unauthenticated, "missing bearer token (Authorization: Bearer <token>)"));
+        let header = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        let Some(token) = header
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+        else {
+            return Err(ApiError::new(
+                ErrorCode::Unauthenticated,
+                "missing bearer token (Authorization: Bearer <token>)",
+            ));
         };
         let client = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map_or_else(|| "http".to_owned(), |c| c.0.ip().to_string());
-        let actor = store.actor(&Credential::Token(token.to_owned()), &client).await?;
+        let actor = store
+            .actor(&Credential::Token(token.to_owned()), &client)
+            .await?;
         Ok(Auth(actor))
     }
 }
 
 pub fn router(store: Arc<Store>) -> Router {
     let v1 = Router::new()
-        .route("/openapi.json", get(|| async { Json(crate::openapi_document()) }))
+        .route(
+            "/openapi.json",
+            get(|| async { Json(crate::openapi_document()) }),
+        )
         .route("/whoami", get(whoami))
         .route("/users", get(user_list).post(user_add))
         .route("/users/{name}/disable", post(user_disable))
@@ -77,13 +96,21 @@ pub fn router(store: Arc<Store>) -> Router {
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .nest("/v1", v1)
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such route") })
-        .method_not_allowed_fallback(|| async { ApiError::new(ErrorCode::InvalidInput, "method not allowed on this route") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(ErrorCode::InvalidInput, "method not allowed on this route")
+        })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
-            // The matched route, never the raw URI: paths can carry names.
-            let route = req.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str).to_owned();
-            tracing::info_span!("request", method = %req.method(), route)
-        }))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+                // The matched route, never the raw URI: paths can carry names.
+                let route = req
+                    .extensions()
+                    .get::<MatchedPath>()
+                    .map_or("unmatched", MatchedPath::as_str)
+                    .to_owned();
+                tracing::info_span!("request", method = %req.method(), route)
+            }),
+        )
         .with_state(store)
 }
 
@@ -99,9 +126,15 @@ struct UserAdd {
     display_name: Option<String>,
 }
 
-async fn user_add(State(s): State<App>, Auth(a): Auth, b: Result<Json<UserAdd>, JsonRejection>) -> ApiResult {
+async fn user_add(
+    State(s): State<App>,
+    Auth(a): Auth,
+    b: Result<Json<UserAdd>, JsonRejection>,
+) -> ApiResult {
     let b = body(b)?;
-    ok(&s.user_add(&a, &b.name, &b.roles.join(","), b.display_name.as_deref()).await?)
+    ok(&s
+        .user_add(&a, &b.name, &b.roles.join(","), b.display_name.as_deref())
+        .await?)
 }
 
 async fn user_list(State(s): State<App>, Auth(a): Auth) -> ApiResult {
@@ -119,9 +152,16 @@ struct TokenIssue {
     expires_days: Option<u32>,
 }
 
-async fn token_issue(State(s): State<App>, Auth(a): Auth, Path(name): Path<String>, b: Result<Json<TokenIssue>, JsonRejection>) -> ApiResult {
+async fn token_issue(
+    State(s): State<App>,
+    Auth(a): Auth,
+    Path(name): Path<String>,
+    b: Result<Json<TokenIssue>, JsonRejection>,
+) -> ApiResult {
     let b = body(b)?;
-    ok(&s.token_issue(&a, &name, b.label.as_deref(), b.expires_days).await?)
+    ok(&s
+        .token_issue(&a, &name, b.label.as_deref(), b.expires_days)
+        .await?)
 }
 
 #[derive(Deserialize)]
@@ -129,7 +169,11 @@ struct UserQuery {
     user: Option<String>,
 }
 
-async fn token_list(State(s): State<App>, Auth(a): Auth, q: Result<Query<UserQuery>, axum::extract::rejection::QueryRejection>) -> ApiResult {
+async fn token_list(
+    State(s): State<App>,
+    Auth(a): Auth,
+    q: Result<Query<UserQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult {
     let Query(q) = q?;
     ok(&s.tokens(&a, q.user.as_deref()).await?)
 }
@@ -142,7 +186,11 @@ async fn dataset_list(State(s): State<App>, Auth(a): Auth) -> ApiResult {
     ok(&s.dataset_list(&a).await?)
 }
 
-async fn dataset_register(State(s): State<App>, Auth(a): Auth, b: Result<Json<RegisterRequest>, JsonRejection>) -> ApiResult {
+async fn dataset_register(
+    State(s): State<App>,
+    Auth(a): Auth,
+    b: Result<Json<RegisterRequest>, JsonRejection>,
+) -> ApiResult {
     ok(&s.dataset_register(&a, &body(b)?).await?)
 }
 
@@ -154,7 +202,11 @@ async fn project_list(State(s): State<App>, Auth(a): Auth) -> ApiResult {
     ok(&s.project_list(&a).await?)
 }
 
-async fn project_create(State(s): State<App>, Auth(a): Auth, b: Result<Json<NewProject>, JsonRejection>) -> ApiResult {
+async fn project_create(
+    State(s): State<App>,
+    Auth(a): Auth,
+    b: Result<Json<NewProject>, JsonRejection>,
+) -> ApiResult {
     ok(&s.project_create(&a, &body(b)?).await?)
 }
 
@@ -162,7 +214,12 @@ async fn project_show(State(s): State<App>, Auth(a): Auth, Path(name): Path<Stri
     ok(&s.project_show(&a, &name).await?)
 }
 
-async fn project_irb(State(s): State<App>, Auth(a): Auth, Path(name): Path<String>, b: Result<Json<NewIrb>, JsonRejection>) -> ApiResult {
+async fn project_irb(
+    State(s): State<App>,
+    Auth(a): Auth,
+    Path(name): Path<String>,
+    b: Result<Json<NewIrb>, JsonRejection>,
+) -> ApiResult {
     ok(&s.project_irb(&a, &name, &body(b)?).await?)
 }
 
@@ -178,12 +235,21 @@ fn default_member() -> String {
     "member".into()
 }
 
-async fn project_member_add(State(s): State<App>, Auth(a): Auth, Path(name): Path<String>, b: Result<Json<MemberAdd>, JsonRejection>) -> ApiResult {
+async fn project_member_add(
+    State(s): State<App>,
+    Auth(a): Auth,
+    Path(name): Path<String>,
+    b: Result<Json<MemberAdd>, JsonRejection>,
+) -> ApiResult {
     let b = body(b)?;
     ok(&s.project_member_add(&a, &name, &b.user, &b.role).await?)
 }
 
-async fn project_approve(State(s): State<App>, Auth(a): Auth, Path(name): Path<String>) -> ApiResult {
+async fn project_approve(
+    State(s): State<App>,
+    Auth(a): Auth,
+    Path(name): Path<String>,
+) -> ApiResult {
     ok(&s.project_approve(&a, &name).await?)
 }
 
@@ -200,19 +266,35 @@ fn default_level() -> GrantLevel {
     GrantLevel::Aggregate
 }
 
-async fn grant_add(State(s): State<App>, Auth(a): Auth, Path(name): Path<String>, b: Result<Json<DatasetAt>, JsonRejection>) -> ApiResult {
+async fn grant_add(
+    State(s): State<App>,
+    Auth(a): Auth,
+    Path(name): Path<String>,
+    b: Result<Json<DatasetAt>, JsonRejection>,
+) -> ApiResult {
     let b = body(b)?;
-    ok(&s.grant_add(&a, &name, &b.dataset, b.version, b.level).await?)
+    ok(&s
+        .grant_add(&a, &name, &b.dataset, b.version, b.level)
+        .await?)
 }
 
-async fn access_check(State(s): State<App>, Auth(a): Auth, Path(name): Path<String>, b: Result<Json<DatasetAt>, JsonRejection>) -> ApiResult {
+async fn access_check(
+    State(s): State<App>,
+    Auth(a): Auth,
+    Path(name): Path<String>,
+    b: Result<Json<DatasetAt>, JsonRejection>,
+) -> ApiResult {
     let b = body(b)?;
-    ok(&s.access_check(&a, &name, &b.dataset, b.version, b.level).await?)
+    ok(&s
+        .access_check(&a, &name, &b.dataset, b.version, b.level)
+        .await?)
 }
 
 async fn consent_import(State(s): State<App>, Auth(a): Auth, csv: axum::body::Bytes) -> ApiResult {
-    let mut tmp = tempfile::NamedTempFile::new().map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
-    std::io::Write::write_all(&mut tmp, &csv).map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
+    let mut tmp = tempfile::NamedTempFile::new()
+        .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
+    std::io::Write::write_all(&mut tmp, &csv)
+        .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
     ok(&s.consent_import(&a, tmp.path()).await?)
 }
 
@@ -229,9 +311,20 @@ fn default_purpose() -> String {
     "*".into()
 }
 
-async fn consent_withdraw(State(s): State<App>, Auth(a): Auth, b: Result<Json<Withdraw>, JsonRejection>) -> ApiResult {
+async fn consent_withdraw(
+    State(s): State<App>,
+    Auth(a): Auth,
+    b: Result<Json<Withdraw>, JsonRejection>,
+) -> ApiResult {
     let b = body(b)?;
-    let p = s.consent_withdraw(&a, &SourceId::new(b.patient_id), &b.purpose, b.effective.as_deref()).await?;
+    let p = s
+        .consent_withdraw(
+            &a,
+            &SourceId::new(b.patient_id),
+            &b.purpose,
+            b.effective.as_deref(),
+        )
+        .await?;
     ok(&json!({"pseudonym": p, "purpose": b.purpose}))
 }
 
@@ -243,9 +336,23 @@ struct LogQuery {
     limit: Option<i64>,
 }
 
-async fn audit_log(State(s): State<App>, Auth(a): Auth, q: Result<Query<LogQuery>, axum::extract::rejection::QueryRejection>) -> ApiResult {
+async fn audit_log(
+    State(s): State<App>,
+    Auth(a): Auth,
+    q: Result<Query<LogQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult {
     let Query(q) = q?;
-    ok(&s.audit_log(&a, &LogFilter { since: q.since, actor: q.actor, project: q.project, limit: q.limit }).await?)
+    ok(&s
+        .audit_log(
+            &a,
+            &LogFilter {
+                since: q.since,
+                actor: q.actor,
+                project: q.project,
+                limit: q.limit,
+            },
+        )
+        .await?)
 }
 
 #[derive(Deserialize, Default)]
@@ -254,7 +361,11 @@ struct VerifyBody {
     against: Option<Checkpoint>,
 }
 
-async fn audit_verify(State(s): State<App>, Auth(a): Auth, b: Result<Json<VerifyBody>, JsonRejection>) -> ApiResult {
+async fn audit_verify(
+    State(s): State<App>,
+    Auth(a): Auth,
+    b: Result<Json<VerifyBody>, JsonRejection>,
+) -> ApiResult {
     // The body is optional: no JSON body means "no exported checkpoint".
     let b = match b {
         Ok(Json(b)) => b,

@@ -61,7 +61,9 @@ pub struct Entry {
 }
 
 pub fn now_text() -> String {
-    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+    chrono::Utc::now()
+        .format("%Y-%m-%dT%H:%M:%S%.6fZ")
+        .to_string()
 }
 
 pub fn sha256_hex(parts: &[&[u8]]) -> String {
@@ -79,7 +81,9 @@ pub fn chain_hash(prev: &str, body: &str) -> String {
 /// Appends one entry inside the caller's write transaction, and signs a
 /// checkpoint when the entry count reaches a multiple of `every`.
 pub async fn record(tx: &mut Tx, signer: &SigningKey, every: u64, event: &Event) -> Result<i64> {
-    let head = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetch_optional(&mut **tx).await?;
+    let head = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+        .fetch_optional(&mut **tx)
+        .await?;
     let (prev_seq, prev_hash) = match head {
         Some(row) => (row.try_get::<i64, _>(0)?, row.try_get::<String, _>(1)?),
         None => (0, GENESIS.to_owned()),
@@ -140,7 +144,10 @@ pub const CHECKPOINT_FORMAT: &str = "mdc-audit-checkpoint/1";
 
 fn checkpoint_message(count: i64, head: &str, time: &str) -> String {
     // Canonical JSON of three strings and an integer cannot fail.
-    canonical_json(&json!({"format": CHECKPOINT_FORMAT, "count": count, "head": head, "time": time})).unwrap_or_default()
+    canonical_json(
+        &json!({"format": CHECKPOINT_FORMAT, "count": count, "head": head, "time": time}),
+    )
+    .unwrap_or_default()
 }
 
 pub fn sign_checkpoint(signer: &SigningKey, count: i64, head: &str) -> Checkpoint {
@@ -169,13 +176,24 @@ pub fn check_signature(cp: &Checkpoint, key: &VerifyingKey) -> std::result::Resu
         .ok()
         .and_then(|b| Signature::from_slice(&b).ok())
         .ok_or("checkpoint signature is malformed")?;
-    key.verify(checkpoint_message(cp.count, &cp.head, &cp.time).as_bytes(), &sig)
-        .map_err(|_| "checkpoint signature does not verify".to_owned())
+    key.verify(
+        checkpoint_message(cp.count, &cp.head, &cp.time).as_bytes(),
+        &sig,
+    )
+    .map_err(|_| "checkpoint signature does not verify".to_owned())
 }
 
-async fn insert_checkpoint(tx: &mut Tx, signer: &SigningKey, seq: i64, head: &str) -> Result<Checkpoint> {
+async fn insert_checkpoint(
+    tx: &mut Tx,
+    signer: &SigningKey,
+    seq: i64,
+    head: &str,
+) -> Result<Checkpoint> {
     let cp = sign_checkpoint(signer, seq, head);
-    let id: i64 = sqlx::query("SELECT COALESCE(MAX(id), 0) + 1 FROM audit_checkpoints").fetch_one(&mut **tx).await?.try_get(0)?;
+    let id: i64 = sqlx::query("SELECT COALESCE(MAX(id), 0) + 1 FROM audit_checkpoints")
+        .fetch_one(&mut **tx)
+        .await?
+        .try_get(0)?;
     sqlx::query("INSERT INTO audit_checkpoints (id, seq, head_hash, time, public_key, signature) VALUES ($1, $2, $3, $4, $5, $6)")
         .bind(id)
         .bind(cp.count)
@@ -190,7 +208,9 @@ async fn insert_checkpoint(tx: &mut Tx, signer: &SigningKey, seq: i64, head: &st
 
 /// Signs the current head (inside a write transaction) and stores the checkpoint.
 pub async fn checkpoint_head(tx: &mut Tx, signer: &SigningKey) -> Result<Checkpoint> {
-    let head = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetch_optional(&mut **tx).await?;
+    let head = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+        .fetch_optional(&mut **tx)
+        .await?;
     let (seq, hash) = match head {
         Some(row) => (row.try_get::<i64, _>(0)?, row.try_get::<String, _>(1)?),
         None => (0, GENESIS.to_owned()),
@@ -218,22 +238,33 @@ pub struct Problem {
 }
 
 fn problem(seq: i64, kind: &str, detail: String) -> Problem {
-    Problem { seq, kind: kind.into(), detail }
+    Problem {
+        seq,
+        kind: kind.into(),
+        detail,
+    }
 }
 
 /// Recomputes the chain, checks every stored checkpoint, and optionally an
 /// exported one. Reads in pages so the whole log never sits in memory.
-pub async fn verify(db: &Db, key: &VerifyingKey, against: Option<&Checkpoint>) -> Result<VerifyReport> {
+pub async fn verify(
+    db: &Db,
+    key: &VerifyingKey,
+    against: Option<&Checkpoint>,
+) -> Result<VerifyReport> {
     const PAGE: i64 = 5000;
     let mut expected_seq = 1i64;
     let mut prev = GENESIS.to_owned();
-    let mut hashes_wanted: std::collections::BTreeMap<i64, Vec<(String, String)>> = Default::default();
+    let mut hashes_wanted: std::collections::BTreeMap<i64, Vec<(String, String)>> =
+        Default::default();
     let mut first: Option<Problem> = None;
 
     // Checkpoints first, so the chain pass can compare heads as it goes.
-    let cps = sqlx::query("SELECT id, seq, head_hash, time, public_key, signature FROM audit_checkpoints ORDER BY id")
-        .fetch_all(db.pool())
-        .await?;
+    let cps = sqlx::query(
+        "SELECT id, seq, head_hash, time, public_key, signature FROM audit_checkpoints ORDER BY id",
+    )
+    .fetch_all(db.pool())
+    .await?;
     let mut checkpoints = Vec::new();
     for row in &cps {
         let id: i64 = row.try_get(0)?;
@@ -246,17 +277,31 @@ pub async fn verify(db: &Db, key: &VerifyingKey, against: Option<&Checkpoint>) -
             signature: row.try_get(5)?,
         };
         if let Err(why) = check_signature(&cp, key) {
-            first.get_or_insert(problem(cp.count, "bad-checkpoint", format!("stored checkpoint #{id}: {why}")));
+            first.get_or_insert(problem(
+                cp.count,
+                "bad-checkpoint",
+                format!("stored checkpoint #{id}: {why}"),
+            ));
         }
-        hashes_wanted.entry(cp.count).or_default().push((format!("stored checkpoint #{id}"), cp.head.clone()));
+        hashes_wanted
+            .entry(cp.count)
+            .or_default()
+            .push((format!("stored checkpoint #{id}"), cp.head.clone()));
         checkpoints.push(cp);
     }
     let mut against_checked = false;
     if let Some(cp) = against {
         if let Err(why) = check_signature(cp, key) {
-            first.get_or_insert(problem(cp.count, "bad-checkpoint", format!("exported checkpoint: {why}")));
+            first.get_or_insert(problem(
+                cp.count,
+                "bad-checkpoint",
+                format!("exported checkpoint: {why}"),
+            ));
         }
-        hashes_wanted.entry(cp.count).or_default().push(("the exported checkpoint".into(), cp.head.clone()));
+        hashes_wanted
+            .entry(cp.count)
+            .or_default()
+            .push(("the exported checkpoint".into(), cp.head.clone()));
         against_checked = true;
     }
 
@@ -297,7 +342,11 @@ pub async fn verify(db: &Db, key: &VerifyingKey, against: Option<&Checkpoint>) -
                 break 'pages;
             }
             if chain_hash(&prev, &body) != stored_hash {
-                first = Some(problem(seq, "edited", format!("entry {seq}'s content does not match its hash: it was edited")));
+                first = Some(problem(
+                    seq,
+                    "edited",
+                    format!("entry {seq}'s content does not match its hash: it was edited"),
+                ));
                 break 'pages;
             }
             let columns = [
@@ -308,10 +357,18 @@ pub async fn verify(db: &Db, key: &VerifyingKey, against: Option<&Checkpoint>) -
                 ("outcome", row.try_get::<String, _>(6)?),
             ];
             let project: Option<String> = row.try_get(5)?;
-            let columns_match = columns.iter().all(|(k, v)| parsed.get(*k).and_then(Value::as_str) == Some(v.as_str()))
+            let columns_match = columns
+                .iter()
+                .all(|(k, v)| parsed.get(*k).and_then(Value::as_str) == Some(v.as_str()))
                 && parsed.get("project").and_then(Value::as_str) == project.as_deref();
             if !columns_match {
-                first = Some(problem(seq, "edited", format!("entry {seq}'s indexed columns differ from its hashed body: it was edited")));
+                first = Some(problem(
+                    seq,
+                    "edited",
+                    format!(
+                        "entry {seq}'s indexed columns differ from its hashed body: it was edited"
+                    ),
+                ));
                 break 'pages;
             }
             if let Some(wanted) = hashes_wanted.get(&seq) {

@@ -91,11 +91,21 @@ pub enum Resource {
     System,
     User(String),
     /// A token, with the user who owns it.
-    Token { id: String, owner: String },
+    Token {
+        id: String,
+        owner: String,
+    },
     Project(String),
     /// A dataset version outside any project (registration).
-    Dataset { dataset: String, version: i64 },
-    DatasetVersion { project: String, dataset: String, version: i64 },
+    Dataset {
+        dataset: String,
+        version: i64,
+    },
+    DatasetVersion {
+        project: String,
+        dataset: String,
+        version: i64,
+    },
 }
 
 impl fmt::Display for Resource {
@@ -106,7 +116,9 @@ impl fmt::Display for Resource {
             Resource::Token { id, .. } => write!(f, "token:{id}"),
             Resource::Project(p) => write!(f, "project:{p}"),
             Resource::Dataset { dataset, version } => write!(f, "dataset:{dataset}@{version}"),
-            Resource::DatasetVersion { dataset, version, .. } => write!(f, "dataset:{dataset}@{version}"),
+            Resource::DatasetVersion {
+                dataset, version, ..
+            } => write!(f, "dataset:{dataset}@{version}"),
         }
     }
 }
@@ -200,7 +212,10 @@ pub struct Allowed {
 }
 
 fn deny(gate: Gate, reason: impl Into<String>) -> Denied {
-    Denied { gate, reason: reason.into() }
+    Denied {
+        gate,
+        reason: reason.into(),
+    }
 }
 
 fn need_any(actor: &Actor, action: Action, roles: &[Role]) -> Result<Allowed, Denied> {
@@ -208,15 +223,26 @@ fn need_any(actor: &Actor, action: Action, roles: &[Role]) -> Result<Allowed, De
         Ok(Allowed::default())
     } else {
         let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
-        Err(deny(Gate::MissingRole, format!("{} requires the {} role", action.name(), names.join(" or "))))
+        Err(deny(
+            Gate::MissingRole,
+            format!("{} requires the {} role", action.name(), names.join(" or ")),
+        ))
     }
 }
 
 /// Decides one request. Pure: no IO, no clock (the facts carry `today`).
-pub fn decide(actor: &Actor, action: Action, resource: &Resource, facts: &Facts) -> Result<Allowed, Denied> {
+pub fn decide(
+    actor: &Actor,
+    action: Action,
+    resource: &Resource,
+    facts: &Facts,
+) -> Result<Allowed, Denied> {
     if let Some(block) = actor.blocked {
         return Err(match block {
-            Block::UnknownUser => deny(Gate::UnknownUser, format!("{} is not a registered user", actor.name)),
+            Block::UnknownUser => deny(
+                Gate::UnknownUser,
+                format!("{} is not a registered user", actor.name),
+            ),
             Block::Disabled => deny(Gate::Disabled, format!("user {} is disabled", actor.name)),
             Block::TokenRevoked => deny(Gate::TokenRevoked, "the token was revoked"),
             Block::TokenExpired => deny(Gate::TokenExpired, "the token has expired"),
@@ -233,11 +259,16 @@ pub fn decide(actor: &Actor, action: Action, resource: &Resource, facts: &Facts)
             Resource::Token { owner, .. } if *owner == actor.name => Ok(Allowed::default()),
             _ => need_any(actor, action, &[Role::Admin]),
         },
-        Action::RegisterDataset | Action::ApproveProject | Action::AddGrant | Action::ManageConsent => {
-            need_any(actor, action, &[Role::Steward])
-        }
+        Action::RegisterDataset
+        | Action::ApproveProject
+        | Action::AddGrant
+        | Action::ManageConsent => need_any(actor, action, &[Role::Steward]),
         Action::ReadCatalog => Ok(Allowed::default()),
-        Action::CreateProject => need_any(actor, action, &[Role::Researcher, Role::Steward, Role::Admin]),
+        Action::CreateProject => need_any(
+            actor,
+            action,
+            &[Role::Researcher, Role::Steward, Role::Admin],
+        ),
         Action::EditProject => {
             if actor.has(Role::Steward) {
                 return Ok(Allowed::default());
@@ -246,45 +277,96 @@ pub fn decide(actor: &Actor, action: Action, resource: &Resource, facts: &Facts)
             if project.membership.as_deref() == Some("pi") {
                 Ok(Allowed::default())
             } else {
-                Err(deny(Gate::MissingRole, "only the project's PI or a steward may change the project"))
+                Err(deny(
+                    Gate::MissingRole,
+                    "only the project's PI or a steward may change the project",
+                ))
             }
         }
-        Action::ReadAudit | Action::Checkpoint => need_any(actor, action, &[Role::Auditor, Role::Admin]),
+        Action::ReadAudit | Action::Checkpoint => {
+            need_any(actor, action, &[Role::Auditor, Role::Admin])
+        }
         Action::AccessData(level) => decide_access(actor, level, resource, facts),
     }
 }
 
 fn no_project(resource: &Resource) -> Denied {
-    deny(Gate::NoSuchProject, format!("no such project '{}'", resource.project().unwrap_or("?")))
+    deny(
+        Gate::NoSuchProject,
+        format!("no such project '{}'", resource.project().unwrap_or("?")),
+    )
 }
 
-fn decide_access(actor: &Actor, level: GrantLevel, resource: &Resource, facts: &Facts) -> Result<Allowed, Denied> {
-    let Resource::DatasetVersion { project: pname, dataset, version } = resource else {
-        return Err(deny(Gate::NoGrant, "data access needs a project and a dataset version"));
+fn decide_access(
+    actor: &Actor,
+    level: GrantLevel,
+    resource: &Resource,
+    facts: &Facts,
+) -> Result<Allowed, Denied> {
+    let Resource::DatasetVersion {
+        project: pname,
+        dataset,
+        version,
+    } = resource
+    else {
+        return Err(deny(
+            Gate::NoGrant,
+            "data access needs a project and a dataset version",
+        ));
     };
     let project = facts.project.as_ref().ok_or_else(|| no_project(resource))?;
     if project.membership.is_none() {
-        return Err(deny(Gate::NotMember, format!("{} is not a member of project {pname}", actor.name)));
+        return Err(deny(
+            Gate::NotMember,
+            format!("{} is not a member of project {pname}", actor.name),
+        ));
     }
     if !project.approved {
-        return Err(deny(Gate::ProjectNotApproved, format!("project {pname} has not been approved by a steward")));
+        return Err(deny(
+            Gate::ProjectNotApproved,
+            format!("project {pname} has not been approved by a steward"),
+        ));
     }
-    let irb = project.irb.as_ref().ok_or_else(|| deny(Gate::NoIrb, format!("project {pname} has no IRB approval on file")))?;
+    let irb = project.irb.as_ref().ok_or_else(|| {
+        deny(
+            Gate::NoIrb,
+            format!("project {pname} has no IRB approval on file"),
+        )
+    })?;
     let today = facts.today.unwrap_or(NaiveDate::MIN);
     if today < irb.approved_on {
-        return Err(deny(Gate::IrbNotYetValid, format!("IRB approval {} is valid only from {}", irb.number, irb.approved_on)));
+        return Err(deny(
+            Gate::IrbNotYetValid,
+            format!(
+                "IRB approval {} is valid only from {}",
+                irb.number, irb.approved_on
+            ),
+        ));
     }
     if today > irb.expires_on {
-        return Err(deny(Gate::IrbExpired, format!("IRB approval {} expired on {}", irb.number, irb.expires_on)));
+        return Err(deny(
+            Gate::IrbExpired,
+            format!("IRB approval {} expired on {}", irb.number, irb.expires_on),
+        ));
     }
     let Some(grant) = project.grants.iter().find(|g| g.version == *version) else {
-        let others: Vec<String> = project.grants.iter().map(|g| g.version.to_string()).collect();
+        let others: Vec<String> = project
+            .grants
+            .iter()
+            .map(|g| g.version.to_string())
+            .collect();
         return Err(if others.is_empty() {
-            deny(Gate::NoGrant, format!("project {pname} has no grant to dataset {dataset}"))
+            deny(
+                Gate::NoGrant,
+                format!("project {pname} has no grant to dataset {dataset}"),
+            )
         } else {
             deny(
                 Gate::GrantOtherVersion,
-                format!("project {pname} is granted {dataset} version {} only, not version {version}", others.join(", ")),
+                format!(
+                    "project {pname} is granted {dataset} version {} only, not version {version}",
+                    others.join(", ")
+                ),
             )
         });
     };
@@ -292,8 +374,12 @@ fn decide_access(actor: &Actor, level: GrantLevel, resource: &Resource, facts: &
         return Err(deny(Gate::GrantLevel, format!("the grant to {dataset}@{version} is aggregate-only; record-level access needs a record grant")));
     }
     let uses = facts.dataset_use.clone().unwrap_or_default();
-    duo_allows(&uses, project, today).map_err(|why| deny(Gate::DuoConflict, format!("{dataset}@{version}: {why}")))?;
-    Ok(Allowed { grant: Some(grant.id), irb: Some(irb.id) })
+    duo_allows(&uses, project, today)
+        .map_err(|why| deny(Gate::DuoConflict, format!("{dataset}@{version}: {why}")))?;
+    Ok(Allowed {
+        grant: Some(grant.id),
+        irb: Some(irb.id),
+    })
 }
 
 /// Matches a dataset's DUO use conditions against a project's purpose and
@@ -301,7 +387,9 @@ fn decide_access(actor: &Actor, level: GrantLevel, resource: &Resource, facts: &
 pub fn duo_allows(uses: &DuoList, project: &ProjectFacts, today: NaiveDate) -> Result<(), String> {
     let permissions: Vec<&DuoCode> = uses.0.iter().filter(|c| c.is_purpose()).collect();
     if permissions.is_empty() {
-        return Err("the dataset declares no research permission (GRU, HMB, DS-x, POA or NMDS)".into());
+        return Err(
+            "the dataset declares no research permission (GRU, HMB, DS-x, POA or NMDS)".into(),
+        );
     }
     let purpose = &project.purpose;
     let permitted = permissions.iter().any(|p| match (p, purpose) {
@@ -313,15 +401,24 @@ pub fn duo_allows(uses: &DuoList, project: &ProjectFacts, today: NaiveDate) -> R
     });
     if !permitted {
         let list: Vec<String> = permissions.iter().map(ToString::to_string).collect();
-        return Err(format!("the project's purpose {purpose} is not covered by the dataset's permission {}", list.join(",")));
+        return Err(format!(
+            "the project's purpose {purpose} is not covered by the dataset's permission {}",
+            list.join(",")
+        ));
     }
     for code in &uses.0 {
         match code {
             DuoCode::Ncu if project.commercial => {
-                return Err("the dataset is NCU (not for commercial use) and the project is commercial".into());
+                return Err(
+                    "the dataset is NCU (not for commercial use) and the project is commercial"
+                        .into(),
+                );
             }
             DuoCode::Npu if project.commercial => {
-                return Err("the dataset is NPU (not-for-profit use only) and the project is commercial".into());
+                return Err(
+                    "the dataset is NPU (not-for-profit use only) and the project is commercial"
+                        .into(),
+                );
             }
             DuoCode::Gs(countries) if !countries.contains(&project.country) => {
                 return Err(format!(
@@ -340,6 +437,7 @@ pub fn duo_allows(uses: &DuoList, project: &ProjectFacts, today: NaiveDate) -> R
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -348,7 +446,13 @@ mod tests {
     }
 
     fn researcher() -> Actor {
-        Actor { name: "alice".into(), via: "token:a".into(), client: "cli".into(), roles: vec![Role::Researcher], blocked: None }
+        Actor {
+            name: "alice".into(),
+            via: "token:a".into(),
+            client: "cli".into(),
+            roles: vec![Role::Researcher],
+            blocked: None,
+        }
     }
 
     fn good_facts() -> Facts {
@@ -359,8 +463,17 @@ mod tests {
                 commercial: false,
                 country: "KR".into(),
                 membership: Some("member".into()),
-                irb: Some(IrbFacts { id: 7, number: "SNUH-2026-01".into(), approved_on: date("2026-01-01"), expires_on: date("2026-12-31") }),
-                grants: vec![GrantFacts { id: 3, version: 2, level: GrantLevel::Aggregate }],
+                irb: Some(IrbFacts {
+                    id: 7,
+                    number: "SNUH-2026-01".into(),
+                    approved_on: date("2026-01-01"),
+                    expires_on: date("2026-12-31"),
+                }),
+                grants: vec![GrantFacts {
+                    id: 3,
+                    version: 2,
+                    level: GrantLevel::Aggregate,
+                }],
             }),
             dataset_use: Some(DuoList::parse("use", "GRU").unwrap()),
             today: Some(date("2026-06-01")),
@@ -368,10 +481,19 @@ mod tests {
     }
 
     fn resource(version: i64) -> Resource {
-        Resource::DatasetVersion { project: "p1".into(), dataset: "cxr".into(), version }
+        Resource::DatasetVersion {
+            project: "p1".into(),
+            dataset: "cxr".into(),
+            version,
+        }
     }
 
-    fn check(actor: &Actor, level: GrantLevel, version: i64, facts: &Facts) -> Result<Allowed, Gate> {
+    fn check(
+        actor: &Actor,
+        level: GrantLevel,
+        version: i64,
+        facts: &Facts,
+    ) -> Result<Allowed, Gate> {
         decide(actor, Action::AccessData(level), &resource(version), facts).map_err(|d| d.gate)
     }
 
@@ -379,48 +501,178 @@ mod tests {
     fn every_gate_denies_with_its_own_reason() {
         type Mutate = fn(&mut Actor, &mut Facts);
         let cases: Vec<(&str, Mutate, i64, GrantLevel, Gate)> = vec![
-            ("unknown user", |a, _| a.blocked = Some(Block::UnknownUser), 2, GrantLevel::Aggregate, Gate::UnknownUser),
-            ("disabled user", |a, _| a.blocked = Some(Block::Disabled), 2, GrantLevel::Aggregate, Gate::Disabled),
-            ("revoked token", |a, _| a.blocked = Some(Block::TokenRevoked), 2, GrantLevel::Aggregate, Gate::TokenRevoked),
-            ("expired token", |a, _| a.blocked = Some(Block::TokenExpired), 2, GrantLevel::Aggregate, Gate::TokenExpired),
-            ("no such project", |_, f| f.project = None, 2, GrantLevel::Aggregate, Gate::NoSuchProject),
-            ("non-member", |_, f| f.project.as_mut().unwrap().membership = None, 2, GrantLevel::Aggregate, Gate::NotMember),
-            ("unapproved project", |_, f| f.project.as_mut().unwrap().approved = false, 2, GrantLevel::Aggregate, Gate::ProjectNotApproved),
-            ("no IRB", |_, f| f.project.as_mut().unwrap().irb = None, 2, GrantLevel::Aggregate, Gate::NoIrb),
-            ("expired IRB", |_, f| f.today = Some(date("2027-01-01")), 2, GrantLevel::Aggregate, Gate::IrbExpired),
-            ("IRB not yet valid", |_, f| f.today = Some(date("2025-12-31")), 2, GrantLevel::Aggregate, Gate::IrbNotYetValid),
-            ("no grant", |_, f| f.project.as_mut().unwrap().grants.clear(), 2, GrantLevel::Aggregate, Gate::NoGrant),
-            ("grant for another version", |_, _| {}, 3, GrantLevel::Aggregate, Gate::GrantOtherVersion),
-            ("record access on an aggregate grant", |_, _| {}, 2, GrantLevel::Record, Gate::GrantLevel),
-            ("NCU dataset, commercial project", |_, f| {
-                f.dataset_use = Some(DuoList::parse("u", "GRU,NCU").unwrap());
-                f.project.as_mut().unwrap().commercial = true;
-            }, 2, GrantLevel::Aggregate, Gate::DuoConflict),
-            ("NPU dataset, commercial project", |_, f| {
-                f.dataset_use = Some(DuoList::parse("u", "HMB,NPU").unwrap());
-                f.project.as_mut().unwrap().commercial = true;
-            }, 2, GrantLevel::Aggregate, Gate::DuoConflict),
-            ("GS-KR dataset, foreign institution", |_, f| {
-                f.dataset_use = Some(DuoList::parse("u", "GRU,GS-KR").unwrap());
-                f.project.as_mut().unwrap().country = "US".into();
-            }, 2, GrantLevel::Aggregate, Gate::DuoConflict),
-            ("disease-specific dataset, other disease", |_, f| {
-                f.dataset_use = Some(DuoList::parse("u", "DS-C50").unwrap());
-                f.project.as_mut().unwrap().purpose = DuoCode::Ds("I21".into());
-            }, 2, GrantLevel::Aggregate, Gate::DuoConflict),
-            ("HMB dataset, ancestry project", |_, f| {
-                f.dataset_use = Some(DuoList::parse("u", "HMB").unwrap());
-                f.project.as_mut().unwrap().purpose = DuoCode::Poa;
-            }, 2, GrantLevel::Aggregate, Gate::DuoConflict),
-            ("use period over", |_, f| f.dataset_use = Some(DuoList::parse("u", "GRU,TS-2026-05-31").unwrap()), 2, GrantLevel::Aggregate, Gate::DuoConflict),
-            ("no permission code", |_, f| f.dataset_use = Some(DuoList::parse("u", "NCU").unwrap()), 2, GrantLevel::Aggregate, Gate::DuoConflict),
+            (
+                "unknown user",
+                |a, _| a.blocked = Some(Block::UnknownUser),
+                2,
+                GrantLevel::Aggregate,
+                Gate::UnknownUser,
+            ),
+            (
+                "disabled user",
+                |a, _| a.blocked = Some(Block::Disabled),
+                2,
+                GrantLevel::Aggregate,
+                Gate::Disabled,
+            ),
+            (
+                "revoked token",
+                |a, _| a.blocked = Some(Block::TokenRevoked),
+                2,
+                GrantLevel::Aggregate,
+                Gate::TokenRevoked,
+            ),
+            (
+                "expired token",
+                |a, _| a.blocked = Some(Block::TokenExpired),
+                2,
+                GrantLevel::Aggregate,
+                Gate::TokenExpired,
+            ),
+            (
+                "no such project",
+                |_, f| f.project = None,
+                2,
+                GrantLevel::Aggregate,
+                Gate::NoSuchProject,
+            ),
+            (
+                "non-member",
+                |_, f| f.project.as_mut().unwrap().membership = None,
+                2,
+                GrantLevel::Aggregate,
+                Gate::NotMember,
+            ),
+            (
+                "unapproved project",
+                |_, f| f.project.as_mut().unwrap().approved = false,
+                2,
+                GrantLevel::Aggregate,
+                Gate::ProjectNotApproved,
+            ),
+            (
+                "no IRB",
+                |_, f| f.project.as_mut().unwrap().irb = None,
+                2,
+                GrantLevel::Aggregate,
+                Gate::NoIrb,
+            ),
+            (
+                "expired IRB",
+                |_, f| f.today = Some(date("2027-01-01")),
+                2,
+                GrantLevel::Aggregate,
+                Gate::IrbExpired,
+            ),
+            (
+                "IRB not yet valid",
+                |_, f| f.today = Some(date("2025-12-31")),
+                2,
+                GrantLevel::Aggregate,
+                Gate::IrbNotYetValid,
+            ),
+            (
+                "no grant",
+                |_, f| f.project.as_mut().unwrap().grants.clear(),
+                2,
+                GrantLevel::Aggregate,
+                Gate::NoGrant,
+            ),
+            (
+                "grant for another version",
+                |_, _| {},
+                3,
+                GrantLevel::Aggregate,
+                Gate::GrantOtherVersion,
+            ),
+            (
+                "record access on an aggregate grant",
+                |_, _| {},
+                2,
+                GrantLevel::Record,
+                Gate::GrantLevel,
+            ),
+            (
+                "NCU dataset, commercial project",
+                |_, f| {
+                    f.dataset_use = Some(DuoList::parse("u", "GRU,NCU").unwrap());
+                    f.project.as_mut().unwrap().commercial = true;
+                },
+                2,
+                GrantLevel::Aggregate,
+                Gate::DuoConflict,
+            ),
+            (
+                "NPU dataset, commercial project",
+                |_, f| {
+                    f.dataset_use = Some(DuoList::parse("u", "HMB,NPU").unwrap());
+                    f.project.as_mut().unwrap().commercial = true;
+                },
+                2,
+                GrantLevel::Aggregate,
+                Gate::DuoConflict,
+            ),
+            (
+                "GS-KR dataset, foreign institution",
+                |_, f| {
+                    f.dataset_use = Some(DuoList::parse("u", "GRU,GS-KR").unwrap());
+                    f.project.as_mut().unwrap().country = "US".into();
+                },
+                2,
+                GrantLevel::Aggregate,
+                Gate::DuoConflict,
+            ),
+            (
+                "disease-specific dataset, other disease",
+                |_, f| {
+                    f.dataset_use = Some(DuoList::parse("u", "DS-C50").unwrap());
+                    f.project.as_mut().unwrap().purpose = DuoCode::Ds("I21".into());
+                },
+                2,
+                GrantLevel::Aggregate,
+                Gate::DuoConflict,
+            ),
+            (
+                "HMB dataset, ancestry project",
+                |_, f| {
+                    f.dataset_use = Some(DuoList::parse("u", "HMB").unwrap());
+                    f.project.as_mut().unwrap().purpose = DuoCode::Poa;
+                },
+                2,
+                GrantLevel::Aggregate,
+                Gate::DuoConflict,
+            ),
+            (
+                "use period over",
+                |_, f| f.dataset_use = Some(DuoList::parse("u", "GRU,TS-2026-05-31").unwrap()),
+                2,
+                GrantLevel::Aggregate,
+                Gate::DuoConflict,
+            ),
+            (
+                "no permission code",
+                |_, f| f.dataset_use = Some(DuoList::parse("u", "NCU").unwrap()),
+                2,
+                GrantLevel::Aggregate,
+                Gate::DuoConflict,
+            ),
         ];
-        assert_eq!(check(&researcher(), GrantLevel::Aggregate, 2, &good_facts()), Ok(Allowed { grant: Some(3), irb: Some(7) }));
+        assert_eq!(
+            check(&researcher(), GrantLevel::Aggregate, 2, &good_facts()),
+            Ok(Allowed {
+                grant: Some(3),
+                irb: Some(7)
+            })
+        );
         for (name, mutate, version, level, gate) in cases {
             let mut actor = researcher();
             let mut facts = good_facts();
             mutate(&mut actor, &mut facts);
-            assert_eq!(check(&actor, level, version, &facts), Err(gate), "case: {name}");
+            assert_eq!(
+                check(&actor, level, version, &facts),
+                Err(gate),
+                "case: {name}"
+            );
         }
     }
 
@@ -429,7 +681,10 @@ mod tests {
         for day in ["2026-01-01", "2026-12-31"] {
             let mut f = good_facts();
             f.today = Some(date(day));
-            assert!(check(&researcher(), GrantLevel::Aggregate, 2, &f).is_ok(), "{day}");
+            assert!(
+                check(&researcher(), GrantLevel::Aggregate, 2, &f).is_ok(),
+                "{day}"
+            );
         }
     }
 
@@ -446,22 +701,52 @@ mod tests {
             let p = f.project.as_mut().unwrap();
             p.purpose = purpose;
             p.commercial = commercial;
-            assert!(check(&researcher(), GrantLevel::Aggregate, 2, &f).is_ok(), "{uses}");
+            assert!(
+                check(&researcher(), GrantLevel::Aggregate, 2, &f).is_ok(),
+                "{uses}"
+            );
         }
     }
 
     #[test]
     fn role_gated_actions_name_the_missing_role() {
         let r = researcher();
-        let err = decide(&r, Action::RegisterDataset, &Resource::System, &Facts::default()).unwrap_err();
+        let err = decide(
+            &r,
+            Action::RegisterDataset,
+            &Resource::System,
+            &Facts::default(),
+        )
+        .unwrap_err();
         assert_eq!(err.gate, Gate::MissingRole);
         assert!(err.reason.contains("steward"), "{}", err.reason);
-        assert!(decide(&r, Action::ManageUsers, &Resource::System, &Facts::default()).is_err());
+        assert!(decide(
+            &r,
+            Action::ManageUsers,
+            &Resource::System,
+            &Facts::default()
+        )
+        .is_err());
         assert!(decide(&r, Action::ReadAudit, &Resource::System, &Facts::default()).is_err());
         // Anyone may issue a token for themself, and revoke their own.
-        assert!(decide(&r, Action::IssueToken, &Resource::User("alice".into()), &Facts::default()).is_ok());
-        assert!(decide(&r, Action::IssueToken, &Resource::User("bob".into()), &Facts::default()).is_err());
-        let own = Resource::Token { id: "t1".into(), owner: "alice".into() };
+        assert!(decide(
+            &r,
+            Action::IssueToken,
+            &Resource::User("alice".into()),
+            &Facts::default()
+        )
+        .is_ok());
+        assert!(decide(
+            &r,
+            Action::IssueToken,
+            &Resource::User("bob".into()),
+            &Facts::default()
+        )
+        .is_err());
+        let own = Resource::Token {
+            id: "t1".into(),
+            owner: "alice".into(),
+        };
         assert!(decide(&r, Action::RevokeToken, &own, &Facts::default()).is_ok());
     }
 }

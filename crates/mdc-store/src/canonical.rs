@@ -63,6 +63,7 @@ fn push_string(s: &str, out: &mut String) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use serde_json::json;
@@ -81,7 +82,10 @@ mod tests {
     #[test]
     fn strings_use_minimal_escapes_and_floats_are_refused() {
         let v = json!({"b": "a\"\\\u{1}\n/한", "a": [true, null, -5]});
-        assert_eq!(canonical_json(&v).unwrap(), "{\"a\":[true,null,-5],\"b\":\"a\\\"\\\\\\u0001\\n/한\"}");
+        assert_eq!(
+            canonical_json(&v).unwrap(),
+            "{\"a\":[true,null,-5],\"b\":\"a\\\"\\\\\\u0001\\n/한\"}"
+        );
         assert!(canonical_json(&json!({"x": 1.5})).is_err());
     }
 }

@@ -10,7 +10,10 @@
 use std::fs;
 use std::path::{Component, Path, PathBuf};
 
-use mdc_types::manifest::{Manifest, ManifestFile, ManifestKind, ManifestTable, PolicyRef, Rejected, SourceRef, MANIFEST_FILE, MANIFEST_FORMAT};
+use mdc_types::manifest::{
+    Manifest, ManifestFile, ManifestKind, ManifestTable, PolicyRef, Rejected, SourceRef,
+    MANIFEST_FILE, MANIFEST_FORMAT,
+};
 use mdc_types::{DuoList, Slug};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -67,7 +70,10 @@ fn safe_relative(field: &str, rel: &str) -> Result<PathBuf> {
     if ok {
         Ok(p.to_owned())
     } else {
-        Err(StoreError::invalid(field, "file paths must be relative and stay inside the dataset folder"))
+        Err(StoreError::invalid(
+            field,
+            "file paths must be relative and stay inside the dataset folder",
+        ))
     }
 }
 
@@ -84,9 +90,20 @@ fn list_files(dir: &Path) -> Result<Vec<String>> {
                 stack.push(path);
             } else if ft.is_file() {
                 let rel = path.strip_prefix(dir).unwrap_or(&path);
-                out.push(rel.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/"));
+                out.push(
+                    rel.components()
+                        .map(|c| c.as_os_str().to_string_lossy())
+                        .collect::<Vec<_>>()
+                        .join("/"),
+                );
             } else {
-                return Err(StoreError::invalid("path", format!("{}: only regular files and folders are allowed", path.display())));
+                return Err(StoreError::invalid(
+                    "path",
+                    format!(
+                        "{}: only regular files and folders are allowed",
+                        path.display()
+                    ),
+                ));
             }
         }
     }
@@ -107,36 +124,65 @@ fn copy_in(src: &Path, staging: &Path, rel: &Path) -> Result<(PathBuf, String, u
     if let Some(parent) = to.parent() {
         fs::create_dir_all(parent).map_err(StoreError::io(parent))?;
     }
-    let meta = fs::symlink_metadata(&from).map_err(|_| StoreError::invalid("manifest.json", format!("listed file {} does not exist", rel.display())))?;
+    let meta = fs::symlink_metadata(&from).map_err(|_| {
+        StoreError::invalid(
+            "manifest.json",
+            format!("listed file {} does not exist", rel.display()),
+        )
+    })?;
     if !meta.is_file() {
-        return Err(StoreError::invalid("manifest.json", format!("listed file {} is not a regular file", rel.display())));
+        return Err(StoreError::invalid(
+            "manifest.json",
+            format!("listed file {} is not a regular file", rel.display()),
+        ));
     }
     let bytes = fs::copy(&from, &to).map_err(StoreError::io(&from))?;
     let digest = mdc_table::sha256_file(&to)?;
     Ok((to, digest, bytes))
 }
 
-fn check_file(src: &Path, staging: &Path, f: &ManifestFile, parquet: bool) -> Result<(u64, u64, Option<mdc_table::ParquetSummary>)> {
+fn check_file(
+    src: &Path,
+    staging: &Path,
+    f: &ManifestFile,
+    parquet: bool,
+) -> Result<(u64, u64, Option<mdc_table::ParquetSummary>)> {
     let rel = safe_relative("manifest.json", &f.path)?;
     let (copy, digest, bytes) = copy_in(src, staging, &rel)?;
     if !digest.eq_ignore_ascii_case(&f.sha256) {
-        return Err(StoreError::Integrity(format!("{}: SHA-256 does not match the manifest", f.path)));
+        return Err(StoreError::Integrity(format!(
+            "{}: SHA-256 does not match the manifest",
+            f.path
+        )));
     }
     if parquet {
         let summary = mdc_table::parquet_summary(&copy)?;
         if let Some(rows) = f.rows {
             if rows != summary.rows {
-                return Err(StoreError::Integrity(format!("{}: {} rows, manifest says {rows}", f.path, summary.rows)));
+                return Err(StoreError::Integrity(format!(
+                    "{}: {} rows, manifest says {rows}",
+                    f.path, summary.rows
+                )));
             }
         }
         return Ok((summary.rows, bytes, Some(summary)));
     }
     let rows = match f.rows {
-        Some(expected) if rel.extension().is_some_and(|e| e == "jsonl" || e == "ndjson") => {
+        Some(expected)
+            if rel
+                .extension()
+                .is_some_and(|e| e == "jsonl" || e == "ndjson") =>
+        {
             let text = fs::read(&copy).map_err(StoreError::io(&copy))?;
-            let lines = text.split(|b| *b == b'\n').filter(|l| !l.is_empty()).count() as u64;
+            let lines = text
+                .split(|b| *b == b'\n')
+                .filter(|l| !l.is_empty())
+                .count() as u64;
             if lines != expected {
-                return Err(StoreError::Integrity(format!("{}: {lines} lines, manifest says {expected}", f.path)));
+                return Err(StoreError::Integrity(format!(
+                    "{}: {lines} lines, manifest says {expected}",
+                    f.path
+                )));
             }
             lines
         }
@@ -145,9 +191,20 @@ fn check_file(src: &Path, staging: &Path, f: &ManifestFile, parquet: bool) -> Re
     Ok((rows, bytes, None))
 }
 
-fn verify_with_manifest(store: &StoreProbe, src: &Path, staging: &Path, manifest: Manifest) -> Result<Checked> {
+fn verify_with_manifest(
+    store: &StoreProbe,
+    src: &Path,
+    staging: &Path,
+    manifest: Manifest,
+) -> Result<Checked> {
     if manifest.format_version != MANIFEST_FORMAT {
-        return Err(StoreError::invalid("manifest.json", format!("format_version {} is not supported (expected {MANIFEST_FORMAT})", manifest.format_version)));
+        return Err(StoreError::invalid(
+            "manifest.json",
+            format!(
+                "format_version {} is not supported (expected {MANIFEST_FORMAT})",
+                manifest.format_version
+            ),
+        ));
     }
     if manifest.key_id != store.key_id {
         return Err(StoreError::invalid(
@@ -156,10 +213,20 @@ fn verify_with_manifest(store: &StoreProbe, src: &Path, staging: &Path, manifest
         ));
     }
     if manifest.pseudonym_mode != store.mode.as_str() {
-        return Err(StoreError::invalid("manifest.json", format!("pseudonym_mode '{}' differs from this root's '{}'", manifest.pseudonym_mode, store.mode.as_str())));
+        return Err(StoreError::invalid(
+            "manifest.json",
+            format!(
+                "pseudonym_mode '{}' differs from this root's '{}'",
+                manifest.pseudonym_mode,
+                store.mode.as_str()
+            ),
+        ));
     }
     if manifest.kind == ManifestKind::Tables && manifest.tables.is_empty() {
-        return Err(StoreError::invalid("manifest.json", "a tables dataset must list at least one table"));
+        return Err(StoreError::invalid(
+            "manifest.json",
+            "a tables dataset must list at least one table",
+        ));
     }
     let mut listed = std::collections::BTreeSet::new();
     let mut rows = 0u64;
@@ -167,12 +234,18 @@ fn verify_with_manifest(store: &StoreProbe, src: &Path, staging: &Path, manifest
     let mut manifest = manifest;
     for table in &mut manifest.tables {
         if table.files.is_empty() {
-            return Err(StoreError::invalid("manifest.json", format!("table {} lists no files", table.name)));
+            return Err(StoreError::invalid(
+                "manifest.json",
+                format!("table {} lists no files", table.name),
+            ));
         }
         let mut schema = None;
         for f in &table.files {
             if !listed.insert(f.path.clone()) {
-                return Err(StoreError::invalid("manifest.json", format!("{} is listed twice", f.path)));
+                return Err(StoreError::invalid(
+                    "manifest.json",
+                    format!("{} is listed twice", f.path),
+                ));
             }
             let (r, b, summary) = check_file(src, staging, f, true)?;
             rows += r;
@@ -181,7 +254,13 @@ fn verify_with_manifest(store: &StoreProbe, src: &Path, staging: &Path, manifest
                 match &schema {
                     None => schema = Some(s.columns),
                     Some(first) if *first != s.columns => {
-                        return Err(StoreError::invalid("manifest.json", format!("table {}: {} has a different schema from the table's first file", table.name, f.path)));
+                        return Err(StoreError::invalid(
+                            "manifest.json",
+                            format!(
+                                "table {}: {} has a different schema from the table's first file",
+                                table.name, f.path
+                            ),
+                        ));
                     }
                     Some(_) => {}
                 }
@@ -192,7 +271,10 @@ fn verify_with_manifest(store: &StoreProbe, src: &Path, staging: &Path, manifest
     }
     for f in &manifest.files {
         if !listed.insert(f.path.clone()) {
-            return Err(StoreError::invalid("manifest.json", format!("{} is listed twice", f.path)));
+            return Err(StoreError::invalid(
+                "manifest.json",
+                format!("{} is listed twice", f.path),
+            ));
         }
         let (r, b, _) = check_file(src, staging, f, false)?;
         rows += r;
@@ -200,13 +282,25 @@ fn verify_with_manifest(store: &StoreProbe, src: &Path, staging: &Path, manifest
     }
     for present in list_files(src)? {
         if present != MANIFEST_FILE && !listed.contains(&present) {
-            return Err(StoreError::invalid("path", format!("{present} is not listed in manifest.json; refusing unlisted files")));
+            return Err(StoreError::invalid(
+                "path",
+                format!("{present} is not listed in manifest.json; refusing unlisted files"),
+            ));
         }
     }
-    Ok(Checked { manifest, rows, bytes })
+    Ok(Checked {
+        manifest,
+        rows,
+        bytes,
+    })
 }
 
-fn verify_without_manifest(store: &StoreProbe, src: &Path, staging: &Path, reason: &str) -> Result<Checked> {
+fn verify_without_manifest(
+    store: &StoreProbe,
+    src: &Path,
+    staging: &Path,
+    reason: &str,
+) -> Result<Checked> {
     let files = list_files(src)?;
     if files.is_empty() {
         return Err(StoreError::invalid("path", "the folder holds no files"));
@@ -224,7 +318,11 @@ fn verify_without_manifest(store: &StoreProbe, src: &Path, staging: &Path, reaso
         let name = rel.trim_end_matches(".parquet").replace('/', ".");
         tables.push(ManifestTable {
             name,
-            files: vec![ManifestFile { path: rel, sha256: digest, rows: Some(summary.rows) }],
+            files: vec![ManifestFile {
+                path: rel,
+                sha256: digest,
+                rows: Some(summary.rows),
+            }],
             schema: serde_json::to_value(summary.columns).unwrap_or(Value::Null),
             patient_column: None,
         });
@@ -236,13 +334,23 @@ fn verify_without_manifest(store: &StoreProbe, src: &Path, staging: &Path, reaso
         files: vec![],
         key_id: String::new(),
         pseudonym_mode: store.mode.as_str().into(),
-        policy: PolicyRef { name: "none (registered without a manifest)".into(), sha256: String::new() },
-        source: SourceRef { description: format!("override: {reason}"), sha256: String::new() },
+        policy: PolicyRef {
+            name: "none (registered without a manifest)".into(),
+            sha256: String::new(),
+        },
+        source: SourceRef {
+            description: format!("override: {reason}"),
+            sha256: String::new(),
+        },
         created_at: now_text(),
         mdc_version: env!("CARGO_PKG_VERSION").into(),
         rejected: Rejected::default(),
     };
-    Ok(Checked { manifest, rows, bytes })
+    Ok(Checked {
+        manifest,
+        rows,
+        bytes,
+    })
 }
 
 fn remove_stale(dir: &Path) {
@@ -257,27 +365,47 @@ fn remove_stale(dir: &Path) {
 }
 
 impl Store {
-    pub async fn dataset_register(&self, actor: &Actor, req: &RegisterRequest) -> Result<VersionInfo> {
+    pub async fn dataset_register(
+        &self,
+        actor: &Actor,
+        req: &RegisterRequest,
+    ) -> Result<VersionInfo> {
         let name = Slug::parse("name", &req.name)?;
         let uses = DuoList::parse("use", req.use_codes.as_deref().unwrap_or("GRU"))?;
         if uses.0.is_empty() {
-            return Err(StoreError::invalid("use", "at least one DUO code is required"));
+            return Err(StoreError::invalid(
+                "use",
+                "at least one DUO code is required",
+            ));
         }
         let reason = match &req.no_manifest_reason {
-            Some(r) if r.trim().len() < 10 => return Err(StoreError::invalid("reason", "an override needs a reason of at least 10 characters")),
+            Some(r) if r.trim().len() < 10 => {
+                return Err(StoreError::invalid(
+                    "reason",
+                    "an override needs a reason of at least 10 characters",
+                ))
+            }
             Some(r) => Some(r.trim().to_owned()),
             None => None,
         };
         let src = req.path.clone();
         if !src.is_dir() {
-            return Err(StoreError::invalid("path", format!("{} is not a folder", src.display())));
+            return Err(StoreError::invalid(
+                "path",
+                format!("{} is not a folder", src.display()),
+            ));
         }
-        let allowed = self.authorize(actor, Action::RegisterDataset, &Resource::System).await?;
+        let allowed = self
+            .authorize(actor, Action::RegisterDataset, &Resource::System)
+            .await?;
 
         let manifest_path = src.join(MANIFEST_FILE);
         let manifest = if manifest_path.exists() {
-            let text = fs::read_to_string(&manifest_path).map_err(StoreError::io(&manifest_path))?;
-            Some(serde_json::from_str::<Manifest>(&text).map_err(|e| StoreError::invalid("manifest.json", format!("not a valid manifest ({e})")))?)
+            let text =
+                fs::read_to_string(&manifest_path).map_err(StoreError::io(&manifest_path))?;
+            Some(serde_json::from_str::<Manifest>(&text).map_err(|e| {
+                StoreError::invalid("manifest.json", format!("not a valid manifest ({e})"))
+            })?)
         } else if reason.is_none() {
             return Err(StoreError::invalid(
                 "path",
@@ -287,34 +415,49 @@ impl Store {
             None
         };
         if manifest.is_some() && reason.is_some() {
-            return Err(StoreError::invalid("no-manifest", "the folder has a manifest.json; --no-manifest is only for folders without one"));
+            return Err(StoreError::invalid(
+                "no-manifest",
+                "the folder has a manifest.json; --no-manifest is only for folders without one",
+            ));
         }
 
         let dataset_dir = self.root.datasets_dir().join(name.as_str());
         fs::create_dir_all(&dataset_dir).map_err(StoreError::io(&dataset_dir))?;
         remove_stale(&dataset_dir);
-        let staging = tempfile::Builder::new().prefix(".staging-").tempdir_in(&dataset_dir).map_err(StoreError::io(&dataset_dir))?;
+        let staging = tempfile::Builder::new()
+            .prefix(".staging-")
+            .tempdir_in(&dataset_dir)
+            .map_err(StoreError::io(&dataset_dir))?;
 
         // Copying and hashing are blocking file work: keep them off the async workers.
         let checked = {
             let store_key = (self.key_id(), self.config.pseudonym_mode);
-            let (src, staging_path, reason) = (src.clone(), staging.path().to_owned(), reason.clone());
-            let probe = StoreProbe { key_id: store_key.0, mode: store_key.1 };
-            tokio::task::spawn_blocking(move || probe.verify(&src, &staging_path, manifest, reason.as_deref()))
-                .await
-                .map_err(|_| StoreError::Config("registration worker failed".into()))??
+            let (src, staging_path, reason) =
+                (src.clone(), staging.path().to_owned(), reason.clone());
+            let probe = StoreProbe {
+                key_id: store_key.0,
+                mode: store_key.1,
+            };
+            tokio::task::spawn_blocking(move || {
+                probe.verify(&src, &staging_path, manifest, reason.as_deref())
+            })
+            .await
+            .map_err(|_| StoreError::Config("registration worker failed".into()))??
         };
-        let manifest_json = serde_json::to_string_pretty(&checked.manifest).map_err(|e| StoreError::Config(e.to_string()))?;
+        let manifest_json = serde_json::to_string_pretty(&checked.manifest)
+            .map_err(|e| StoreError::Config(e.to_string()))?;
         let manifest_out = staging.path().join(MANIFEST_FILE);
         fs::write(&manifest_out, &manifest_json).map_err(StoreError::io(&manifest_out))?;
         let tables_json = serde_json::to_value(&checked.manifest.tables).unwrap_or(Value::Null);
 
         let mut tx = self.db.write().await?;
-        let version: i64 = sqlx::query("SELECT COALESCE(MAX(version), 0) + 1 FROM dataset_versions WHERE dataset = $1")
-            .bind(name.as_str())
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get(0)?;
+        let version: i64 = sqlx::query(
+            "SELECT COALESCE(MAX(version), 0) + 1 FROM dataset_versions WHERE dataset = $1",
+        )
+        .bind(name.as_str())
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get(0)?;
         let final_dir = dataset_dir.join(version.to_string());
         if final_dir.exists() {
             // Left by a registration killed after its rename but before its commit.
@@ -378,7 +521,8 @@ impl Store {
     }
 
     pub async fn dataset_list(&self, actor: &Actor) -> Result<Vec<DatasetSummary>> {
-        self.authorize(actor, Action::ReadCatalog, &Resource::System).await?;
+        self.authorize(actor, Action::ReadCatalog, &Resource::System)
+            .await?;
         let rows = sqlx::query(
             "SELECT v.dataset, v.version, c.n, v.use_codes FROM dataset_versions v \
              JOIN (SELECT dataset, MAX(version) AS latest, COUNT(*) AS n FROM dataset_versions GROUP BY dataset) c \
@@ -387,21 +531,33 @@ impl Store {
         .fetch_all(self.db.pool())
         .await?;
         rows.iter()
-            .map(|r| Ok(DatasetSummary { name: r.try_get(0)?, latest_version: r.try_get(1)?, versions: r.try_get(2)?, use_codes: r.try_get(3)? }))
+            .map(|r| {
+                Ok(DatasetSummary {
+                    name: r.try_get(0)?,
+                    latest_version: r.try_get(1)?,
+                    versions: r.try_get(2)?,
+                    use_codes: r.try_get(3)?,
+                })
+            })
             .collect()
     }
 
     pub async fn dataset_show(&self, actor: &Actor, name: &str) -> Result<Vec<VersionInfo>> {
-        self.authorize(actor, Action::ReadCatalog, &Resource::System).await?;
-        let versions: Vec<i64> = sqlx::query("SELECT version FROM dataset_versions WHERE dataset = $1 ORDER BY version")
-            .bind(name)
-            .fetch_all(self.db.pool())
-            .await?
-            .iter()
-            .map(|r| r.try_get(0))
-            .collect::<std::result::Result<_, _>>()?;
+        self.authorize(actor, Action::ReadCatalog, &Resource::System)
+            .await?;
+        let versions: Vec<i64> =
+            sqlx::query("SELECT version FROM dataset_versions WHERE dataset = $1 ORDER BY version")
+                .bind(name)
+                .fetch_all(self.db.pool())
+                .await?
+                .iter()
+                .map(|r| r.try_get(0))
+                .collect::<std::result::Result<_, _>>()?;
         if versions.is_empty() {
-            return Err(StoreError::NotFound { what: "dataset", name: name.chars().take(64).collect() });
+            return Err(StoreError::NotFound {
+                what: "dataset",
+                name: name.chars().take(64).collect(),
+            });
         }
         let mut out = Vec::new();
         for v in versions {
@@ -447,11 +603,16 @@ struct StoreProbe {
 }
 
 impl StoreProbe {
-    fn verify(&self, src: &Path, staging: &Path, manifest: Option<Manifest>, reason: Option<&str>) -> Result<Checked> {
+    fn verify(
+        &self,
+        src: &Path,
+        staging: &Path,
+        manifest: Option<Manifest>,
+        reason: Option<&str>,
+    ) -> Result<Checked> {
         match manifest {
             Some(m) => verify_with_manifest(self, src, staging, m),
             None => verify_without_manifest(self, src, staging, reason.unwrap_or_default()),
         }
     }
 }
-

@@ -73,25 +73,33 @@ impl Config {
                     root.path().display()
                 ))
             } else {
-                StoreError::Io { path: path.clone(), source: e }
+                StoreError::Io {
+                    path: path.clone(),
+                    source: e,
+                }
             }
         })?;
-        let mut config: Config =
-            toml::from_str(&text).map_err(|e| StoreError::Config(format!("{}: {}", path.display(), e.message())))?;
+        let mut config: Config = toml::from_str(&text)
+            .map_err(|e| StoreError::Config(format!("{}: {}", path.display(), e.message())))?;
         if let Ok(url) = std::env::var("MDC_DATABASE") {
             if !url.is_empty() {
                 config.database = url;
             }
         }
         if config.audit_checkpoint_every == 0 {
-            return Err(StoreError::Config(format!("{}: audit_checkpoint_every must be at least 1", path.display())));
+            return Err(StoreError::Config(format!(
+                "{}: audit_checkpoint_every must be at least 1",
+                path.display()
+            )));
         }
         Ok(config)
     }
 
     pub fn to_toml(&self) -> String {
         let body = toml::to_string_pretty(self).unwrap_or_default();
-        format!("# mdc data root configuration (DESIGN §3). Keys live in keys/, never here.\n{body}")
+        format!(
+            "# mdc data root configuration (DESIGN §3). Keys live in keys/, never here.\n{body}"
+        )
     }
 }
 
@@ -133,7 +141,11 @@ impl Root {
             Some(rest) if !rest.starts_with('/') && !rest.starts_with("//") => {
                 let (file, query) = rest.split_once('?').unwrap_or((rest, ""));
                 let abs = self.0.join(file);
-                let sep = if query.is_empty() { "?mode=rwc".to_owned() } else { format!("?{query}") };
+                let sep = if query.is_empty() {
+                    "?mode=rwc".to_owned()
+                } else {
+                    format!("?{query}")
+                };
                 format!("sqlite://{}{}", abs.display(), sep)
             }
             _ => configured.to_owned(),

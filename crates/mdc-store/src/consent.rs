@@ -64,7 +64,9 @@ fn parse_purpose(s: &str) -> std::result::Result<String, String> {
     if s == "*" {
         return Ok("*".into());
     }
-    DuoCode::parse("purpose", s).map(|c| c.to_string()).map_err(|e| e.message)
+    DuoCode::parse("purpose", s)
+        .map(|c| c.to_string())
+        .map_err(|e| e.message)
 }
 
 fn parse_status(s: &str) -> Option<&'static str> {
@@ -80,23 +82,49 @@ impl Store {
     /// `status`, `effective`. Bad rows are reported (line and field) and skipped;
     /// the good ones are appended in one transaction.
     pub async fn consent_import(&self, actor: &Actor, path: &Path) -> Result<ImportReport> {
-        let allowed = self.authorize(actor, Action::ManageConsent, &Resource::System).await?;
-        let file = std::fs::File::open(path).map_err(|_| StoreError::invalid("file", format!("cannot open {}", path.display())))?;
+        let allowed = self
+            .authorize(actor, Action::ManageConsent, &Resource::System)
+            .await?;
+        let file = std::fs::File::open(path)
+            .map_err(|_| StoreError::invalid("file", format!("cannot open {}", path.display())))?;
         let csv = mdc_table::read_csv_strings(file, path)?;
         let col = |name: &str| csv.header.iter().position(|h| h.eq_ignore_ascii_case(name));
         let (id_col, by_pseudonym) = match (col("patient_id"), col("pseudonym")) {
-            (Some(_), Some(_)) => return Err(StoreError::invalid("header", "use either patient_id or pseudonym, not both")),
+            (Some(_), Some(_)) => {
+                return Err(StoreError::invalid(
+                    "header",
+                    "use either patient_id or pseudonym, not both",
+                ))
+            }
             (Some(i), None) => (i, false),
             (None, Some(i)) => (i, true),
-            (None, None) => return Err(StoreError::invalid("header", "expected columns patient_id (or pseudonym), purpose, status, effective")),
+            (None, None) => {
+                return Err(StoreError::invalid(
+                    "header",
+                    "expected columns patient_id (or pseudonym), purpose, status, effective",
+                ))
+            }
         };
-        let (Some(purpose_col), Some(status_col), Some(eff_col)) = (col("purpose"), col("status"), col("effective")) else {
-            return Err(StoreError::invalid("header", "expected columns patient_id (or pseudonym), purpose, status, effective"));
+        let (Some(purpose_col), Some(status_col), Some(eff_col)) =
+            (col("purpose"), col("status"), col("effective"))
+        else {
+            return Err(StoreError::invalid(
+                "header",
+                "expected columns patient_id (or pseudonym), purpose, status, effective",
+            ));
         };
-        let pseudonymizer = if by_pseudonym { None } else { Some(self.pseudonymizer()?) };
+        let pseudonymizer = if by_pseudonym {
+            None
+        } else {
+            Some(self.pseudonymizer()?)
+        };
         let mut records = Vec::new();
         let mut rejected = Vec::new();
-        let reject = |line: u64, field: &str, reason: &str| RejectedRow { line, field: field.into(), reason: reason.into() };
+        let reject = |line: u64, field: &str, reason: &str| RejectedRow {
+            line,
+            field: field.into(),
+            reason: reason.into(),
+        };
         for (line, row) in csv.rows {
             let get = |i: usize| row.get(i).map(String::as_str).unwrap_or("");
             let purpose = match parse_purpose(get(purpose_col)) {
@@ -111,7 +139,11 @@ impl Store {
                 continue;
             };
             let Ok(effective) = parse_date("effective", get(eff_col)) else {
-                rejected.push(reject(line, "effective", "expected a real date as YYYY-MM-DD"));
+                rejected.push(reject(
+                    line,
+                    "effective",
+                    "expected a real date as YYYY-MM-DD",
+                ));
                 continue;
             };
             let raw = get(id_col);
@@ -121,7 +153,11 @@ impl Store {
                 match tokio::task::block_in_place(|| p.patient(&id)) {
                     Ok(p) => p,
                     Err(_) => {
-                        rejected.push(reject(line, "patient_id", "empty or unusable record number"));
+                        rejected.push(reject(
+                            line,
+                            "patient_id",
+                            "empty or unusable record number",
+                        ));
                         continue;
                     }
                 }
@@ -129,12 +165,21 @@ impl Store {
                 match Pseudonym::parse(raw.trim()) {
                     Some(p) => p,
                     None => {
-                        rejected.push(reject(line, "pseudonym", "expected 16 characters of base32 (A-Z, 2-7)"));
+                        rejected.push(reject(
+                            line,
+                            "pseudonym",
+                            "expected 16 characters of base32 (A-Z, 2-7)",
+                        ));
                         continue;
                     }
                 }
             };
-            records.push(Record { pseudonym, purpose, status, effective });
+            records.push(Record {
+                pseudonym,
+                purpose,
+                status,
+                effective,
+            });
         }
         let report = ImportReport {
             imported: records.len() as u64,
@@ -143,9 +188,15 @@ impl Store {
             rejected,
         };
         let mut tx = self.db.write().await?;
-        let mut id: i64 = sqlx::query("SELECT COALESCE(MAX(id), 0) FROM consent").fetch_one(&mut *tx).await?.try_get(0)?;
+        let mut id: i64 = sqlx::query("SELECT COALESCE(MAX(id), 0) FROM consent")
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
         let now = now_text();
-        let source = format!("import:{}", crate::audit::sha256_hex(&[&std::fs::read(path).unwrap_or_default()]));
+        let source = format!(
+            "import:{}",
+            crate::audit::sha256_hex(&[&std::fs::read(path).unwrap_or_default()])
+        );
         for r in &records {
             id += 1;
             sqlx::query("INSERT INTO consent (id, pseudonym, purpose, status, effective, recorded_at, source) VALUES ($1, $2, $3, $4, $5, $6, $7)")
@@ -164,21 +215,48 @@ impl Store {
         params.insert("opt_out".into(), report.opt_out.into());
         params.insert("opt_in".into(), report.opt_in.into());
         params.insert("rejected".into(), (report.rejected.len() as u64).into());
-        params.insert("keyed_by".into(), if by_pseudonym { "pseudonym" } else { "patient_id" }.into());
-        params.insert("file_sha256".into(), source.trim_start_matches("import:").into());
-        self.audit_in(&mut tx, actor, "consent.import", &Resource::System, allowed, params).await?;
+        params.insert(
+            "keyed_by".into(),
+            if by_pseudonym {
+                "pseudonym"
+            } else {
+                "patient_id"
+            }
+            .into(),
+        );
+        params.insert(
+            "file_sha256".into(),
+            source.trim_start_matches("import:").into(),
+        );
+        self.audit_in(
+            &mut tx,
+            actor,
+            "consent.import",
+            &Resource::System,
+            allowed,
+            params,
+        )
+        .await?;
         tx.commit().await?;
         Ok(report)
     }
 
     /// Records one patient's withdrawal (opt-out), effective today unless given.
-    pub async fn consent_withdraw(&self, actor: &Actor, patient_id: &SourceId, purpose: &str, effective: Option<&str>) -> Result<Pseudonym> {
+    pub async fn consent_withdraw(
+        &self,
+        actor: &Actor,
+        patient_id: &SourceId,
+        purpose: &str,
+        effective: Option<&str>,
+    ) -> Result<Pseudonym> {
         let purpose = parse_purpose(purpose).map_err(|m| StoreError::invalid("purpose", m))?;
         let effective = match effective {
             Some(e) => parse_date("effective", e)?,
             None => today(),
         };
-        let allowed = self.authorize(actor, Action::ManageConsent, &Resource::System).await?;
+        let allowed = self
+            .authorize(actor, Action::ManageConsent, &Resource::System)
+            .await?;
         let p = self.pseudonymizer()?;
         let id = patient_id.clone();
         let pseudonym = tokio::task::spawn_blocking(move || p.patient(&id))
@@ -186,7 +264,10 @@ impl Store {
             .map_err(|_| StoreError::Config("pseudonymiser worker failed".into()))?
             .map_err(|_| StoreError::invalid("patient-id", "empty or unusable record number"))?;
         let mut tx = self.db.write().await?;
-        let id: i64 = sqlx::query("SELECT COALESCE(MAX(id), 0) + 1 FROM consent").fetch_one(&mut *tx).await?.try_get(0)?;
+        let id: i64 = sqlx::query("SELECT COALESCE(MAX(id), 0) + 1 FROM consent")
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
         sqlx::query("INSERT INTO consent (id, pseudonym, purpose, status, effective, recorded_at, source) VALUES ($1, $2, $3, 'opt-out', $4, $5, 'withdraw')")
             .bind(id)
             .bind(pseudonym.as_str())
@@ -199,21 +280,40 @@ impl Store {
         params.insert("pseudonym".into(), pseudonym.as_str().into());
         params.insert("purpose".into(), purpose.into());
         params.insert("effective".into(), effective.to_string().into());
-        self.audit_in(&mut tx, actor, "consent.withdraw", &Resource::System, allowed, params).await?;
+        self.audit_in(
+            &mut tx,
+            actor,
+            "consent.withdraw",
+            &Resource::System,
+            allowed,
+            params,
+        )
+        .await?;
         tx.commit().await?;
         Ok(pseudonym)
     }
 
     /// Patients to leave out of a read of `dataset@version` for `purpose` as of
     /// `at`: the latest record per patient (for this purpose or `*`) wins.
-    pub async fn excluded_patients(&self, dataset: &str, version: i64, purpose: &str, at: NaiveDate) -> Result<ConsentFilter> {
-        let opt_in_only: i64 = sqlx::query("SELECT opt_in_only FROM dataset_versions WHERE dataset = $1 AND version = $2")
-            .bind(dataset)
-            .bind(version)
-            .fetch_optional(self.db.pool())
-            .await?
-            .ok_or_else(|| StoreError::NotFound { what: "dataset version", name: format!("{dataset}@{version}") })?
-            .try_get(0)?;
+    pub async fn excluded_patients(
+        &self,
+        dataset: &str,
+        version: i64,
+        purpose: &str,
+        at: NaiveDate,
+    ) -> Result<ConsentFilter> {
+        let opt_in_only: i64 = sqlx::query(
+            "SELECT opt_in_only FROM dataset_versions WHERE dataset = $1 AND version = $2",
+        )
+        .bind(dataset)
+        .bind(version)
+        .fetch_optional(self.db.pool())
+        .await?
+        .ok_or_else(|| StoreError::NotFound {
+            what: "dataset version",
+            name: format!("{dataset}@{version}"),
+        })?
+        .try_get(0)?;
         let rows = sqlx::query("SELECT pseudonym, status FROM consent WHERE effective <= $1 AND (purpose = $2 OR purpose = '*') ORDER BY effective, id")
             .bind(at.to_string())
             .bind(purpose)
@@ -223,7 +323,10 @@ impl Store {
         for r in rows {
             latest.insert(r.try_get(0)?, r.try_get(1)?);
         }
-        let mut filter = ConsentFilter { opt_in_only: opt_in_only != 0, ..ConsentFilter::default() };
+        let mut filter = ConsentFilter {
+            opt_in_only: opt_in_only != 0,
+            ..ConsentFilter::default()
+        };
         for (p, status) in latest {
             let p = Pseudonym::from_token(p);
             if status == "opt-out" {

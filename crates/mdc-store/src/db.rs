@@ -29,9 +29,16 @@ pub struct Db {
 
 pub type Tx = Transaction<'static, Any>;
 
-const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[(1, "catalog", include_str!("../migrations/sqlite/0001_catalog.sql"))];
-const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "catalog", include_str!("../migrations/postgres/0001_catalog.sql"))];
+const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "catalog",
+    include_str!("../migrations/sqlite/0001_catalog.sql"),
+)];
+const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "catalog",
+    include_str!("../migrations/postgres/0001_catalog.sql"),
+)];
 
 impl Db {
     pub async fn connect(url: &str) -> Result<Db> {
@@ -46,7 +53,9 @@ impl Db {
             ));
         };
         let options: AnyConnectOptions = url.parse()?;
-        let mut pool = AnyPoolOptions::new().max_connections(8).acquire_timeout(Duration::from_secs(60));
+        let mut pool = AnyPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(60));
         if backend == Backend::Sqlite {
             pool = pool.after_connect(|conn, _meta| {
                 Box::pin(async move {
@@ -71,9 +80,20 @@ impl Db {
         };
         let migrations: Vec<Migration> = source
             .iter()
-            .map(|(v, d, sql)| Migration::new(*v, Cow::Borrowed(*d), MigrationType::Simple, Cow::Borrowed(*sql), false))
+            .map(|(v, d, sql)| {
+                Migration::new(
+                    *v,
+                    Cow::Borrowed(*d),
+                    MigrationType::Simple,
+                    Cow::Borrowed(*sql),
+                    false,
+                )
+            })
             .collect();
-        let migrator = Migrator { migrations: Cow::Owned(migrations), ..Migrator::DEFAULT };
+        let migrator = Migrator {
+            migrations: Cow::Owned(migrations),
+            ..Migrator::DEFAULT
+        };
         migrator.run(&self.pool).await?;
         Ok(())
     }
@@ -93,7 +113,9 @@ impl Db {
             Backend::Postgres => "BEGIN",
         };
         let mut tx = self.pool.begin_with(begin).await?;
-        sqlx::query("UPDATE write_lock SET n = n + 1 WHERE id = 1").execute(&mut *tx).await?;
+        sqlx::query("UPDATE write_lock SET n = n + 1 WHERE id = 1")
+            .execute(&mut *tx)
+            .await?;
         Ok(tx)
     }
 

@@ -93,7 +93,10 @@ fn derive(passphrase: &str, salt: &[u8]) -> Result<[u8; 32]> {
 
 pub fn encrypt_backup(contents: &BackupContents, passphrase: &str) -> Result<Vec<u8>> {
     if passphrase.chars().count() < MIN_PASSPHRASE {
-        return Err(StoreError::invalid("passphrase", format!("must be at least {MIN_PASSPHRASE} characters")));
+        return Err(StoreError::invalid(
+            "passphrase",
+            format!("must be at least {MIN_PASSPHRASE} characters"),
+        ));
     }
     let salt: [u8; 16] = random_bytes();
     let nonce: [u8; 24] = random_bytes();
@@ -122,7 +125,8 @@ pub fn decrypt_backup(bytes: &[u8], passphrase: &str) -> Result<BackupContents> 
     let plain = cipher
         .decrypt(XNonce::from_slice(nonce), sealed)
         .map_err(|_| StoreError::invalid("passphrase", "wrong passphrase or damaged backup"))?;
-    serde_json::from_slice(&plain).map_err(|_| StoreError::invalid("backup file", "damaged backup content"))
+    serde_json::from_slice(&plain)
+        .map_err(|_| StoreError::invalid("backup file", "damaged backup content"))
 }
 
 pub fn b64(bytes: &[u8]) -> String {
@@ -136,6 +140,7 @@ pub fn unb64(field: &str, s: &str) -> Result<Vec<u8>> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -157,7 +162,10 @@ mod tests {
         // The key bytes must not appear in the clear.
         assert!(!sealed.windows(8).any(|w| w == [9u8; 8]));
         let back = decrypt_backup(&sealed, "correct horse battery").unwrap();
-        assert_eq!(unb64("f", &back.files["pseudonym.key"]).unwrap(), vec![9u8; 32]);
+        assert_eq!(
+            unb64("f", &back.files["pseudonym.key"]).unwrap(),
+            vec![9u8; 32]
+        );
         assert!(decrypt_backup(&sealed, "wrong horse battery").is_err());
         let mut damaged = sealed.clone();
         let last = damaged.len() - 1;
@@ -167,7 +175,10 @@ mod tests {
 
     #[test]
     fn short_passphrases_are_refused() {
-        assert!(matches!(encrypt_backup(&contents(), "short"), Err(StoreError::Invalid(_))));
+        assert!(matches!(
+            encrypt_backup(&contents(), "short"),
+            Err(StoreError::Invalid(_))
+        ));
     }
 
     #[test]
@@ -175,10 +186,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("k");
         write_secret(&p, &[1; 32]).unwrap();
-        assert_eq!(fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         assert!(write_secret(&p, &[2; 32]).is_err());
         assert_eq!(load_pseudonym_key(&p).unwrap().as_bytes(), &[1; 32]);
         fs::set_permissions(&p, fs::Permissions::from_mode(0o644)).unwrap();
-        assert!(load_pseudonym_key(&p).is_err(), "a world-readable key is refused");
+        assert!(
+            load_pseudonym_key(&p).is_err(),
+            "a world-readable key is refused"
+        );
     }
 }

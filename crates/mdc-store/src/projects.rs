@@ -102,22 +102,45 @@ impl Store {
         let title = text_field("title", &p.title, 200)?;
         let purpose = DuoCode::parse("purpose", &p.purpose)?;
         if !purpose.is_purpose() {
-            return Err(StoreError::invalid("purpose", "must be a DUO purpose code: GRU, HMB, DS-x, POA or NMDS"));
+            return Err(StoreError::invalid(
+                "purpose",
+                "must be a DUO purpose code: GRU, HMB, DS-x, POA or NMDS",
+            ));
         }
         let institution = text_field("institution", &p.institution, 200)?;
         let country = p.country.trim().to_ascii_uppercase();
         if country.len() != 2 || !country.chars().all(|c| c.is_ascii_uppercase()) {
-            return Err(StoreError::invalid("country", "expected an ISO 3166 alpha-2 code such as KR"));
+            return Err(StoreError::invalid(
+                "country",
+                "expected an ISO 3166 alpha-2 code such as KR",
+            ));
         }
         let pi = UserName::parse("pi", &p.pi)?;
         let resource = Resource::Project(name.to_string());
-        let allowed = self.authorize(actor, Action::CreateProject, &resource).await?;
+        let allowed = self
+            .authorize(actor, Action::CreateProject, &resource)
+            .await?;
         let mut tx = self.db.write().await?;
-        if sqlx::query("SELECT 1 FROM projects WHERE name = $1").bind(name.as_str()).fetch_optional(&mut *tx).await?.is_some() {
-            return Err(StoreError::Conflict(format!("project '{name}' already exists")));
+        if sqlx::query("SELECT 1 FROM projects WHERE name = $1")
+            .bind(name.as_str())
+            .fetch_optional(&mut *tx)
+            .await?
+            .is_some()
+        {
+            return Err(StoreError::Conflict(format!(
+                "project '{name}' already exists"
+            )));
         }
-        if sqlx::query("SELECT 1 FROM users WHERE name = $1 AND disabled_at IS NULL").bind(pi.as_str()).fetch_optional(&mut *tx).await?.is_none() {
-            return Err(StoreError::invalid("pi", "must be an existing, active user"));
+        if sqlx::query("SELECT 1 FROM users WHERE name = $1 AND disabled_at IS NULL")
+            .bind(pi.as_str())
+            .fetch_optional(&mut *tx)
+            .await?
+            .is_none()
+        {
+            return Err(StoreError::invalid(
+                "pi",
+                "must be an existing, active user",
+            ));
         }
         let now = now_text();
         sqlx::query(
@@ -146,24 +169,38 @@ impl Store {
         params.insert("commercial".into(), p.commercial.into());
         params.insert("country".into(), country.into());
         params.insert("pi".into(), pi.to_string().into());
-        self.audit_in(&mut tx, actor, "project.create", &resource, allowed, params).await?;
+        self.audit_in(&mut tx, actor, "project.create", &resource, allowed, params)
+            .await?;
         tx.commit().await?;
         self.project_info(name.as_str()).await
     }
 
-    pub async fn project_irb(&self, actor: &Actor, project: &str, irb: &NewIrb) -> Result<ProjectInfo> {
+    pub async fn project_irb(
+        &self,
+        actor: &Actor,
+        project: &str,
+        irb: &NewIrb,
+    ) -> Result<ProjectInfo> {
         let number = text_field("number", &irb.number, 100)?;
         let institution = text_field("institution", &irb.institution, 200)?;
         let scope = text_field("scope", &irb.scope, 2000)?;
         let approved = parse_date("approved", &irb.approved)?;
         let expires = parse_date("expires", &irb.expires)?;
         if expires <= approved {
-            return Err(StoreError::invalid("expires", "must be after the approval date"));
+            return Err(StoreError::invalid(
+                "expires",
+                "must be after the approval date",
+            ));
         }
         let resource = self.existing_project(project).await?;
-        let allowed = self.authorize(actor, Action::EditProject, &resource).await?;
+        let allowed = self
+            .authorize(actor, Action::EditProject, &resource)
+            .await?;
         let mut tx = self.db.write().await?;
-        let id: i64 = sqlx::query("SELECT COALESCE(MAX(id), 0) + 1 FROM irb_approvals").fetch_one(&mut *tx).await?.try_get(0)?;
+        let id: i64 = sqlx::query("SELECT COALESCE(MAX(id), 0) + 1 FROM irb_approvals")
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
         sqlx::query(
             "INSERT INTO irb_approvals (id, project, number, institution, approved_on, expires_on, scope, recorded_at, recorded_by) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -184,21 +221,48 @@ impl Store {
         params.insert("number".into(), number.into());
         params.insert("approved".into(), approved.to_string().into());
         params.insert("expires".into(), expires.to_string().into());
-        self.audit_in(&mut tx, actor, "project.irb", &resource, Allowed { irb: Some(id), ..allowed }, params).await?;
+        self.audit_in(
+            &mut tx,
+            actor,
+            "project.irb",
+            &resource,
+            Allowed {
+                irb: Some(id),
+                ..allowed
+            },
+            params,
+        )
+        .await?;
         tx.commit().await?;
         self.project_info(project).await
     }
 
-    pub async fn project_member_add(&self, actor: &Actor, project: &str, user: &str, role: &str) -> Result<ProjectInfo> {
+    pub async fn project_member_add(
+        &self,
+        actor: &Actor,
+        project: &str,
+        user: &str,
+        role: &str,
+    ) -> Result<ProjectInfo> {
         let user = UserName::parse("user", user)?;
         if !matches!(role, "member" | "pi") {
             return Err(StoreError::invalid("role", "expected 'member' or 'pi'"));
         }
         let resource = self.existing_project(project).await?;
-        let allowed = self.authorize(actor, Action::EditProject, &resource).await?;
+        let allowed = self
+            .authorize(actor, Action::EditProject, &resource)
+            .await?;
         let mut tx = self.db.write().await?;
-        if sqlx::query("SELECT 1 FROM users WHERE name = $1").bind(user.as_str()).fetch_optional(&mut *tx).await?.is_none() {
-            return Err(StoreError::NotFound { what: "user", name: user.to_string() });
+        if sqlx::query("SELECT 1 FROM users WHERE name = $1")
+            .bind(user.as_str())
+            .fetch_optional(&mut *tx)
+            .await?
+            .is_none()
+        {
+            return Err(StoreError::NotFound {
+                what: "user",
+                name: user.to_string(),
+            });
         }
         if sqlx::query("SELECT 1 FROM project_members WHERE project = $1 AND user_name = $2")
             .bind(project)
@@ -207,7 +271,9 @@ impl Store {
             .await?
             .is_some()
         {
-            return Err(StoreError::Conflict(format!("{user} is already a member of {project}")));
+            return Err(StoreError::Conflict(format!(
+                "{user} is already a member of {project}"
+            )));
         }
         sqlx::query("INSERT INTO project_members (project, user_name, role, added_at) VALUES ($1, $2, $3, $4)")
             .bind(project)
@@ -219,17 +285,29 @@ impl Store {
         let mut params = Map::new();
         params.insert("user".into(), user.to_string().into());
         params.insert("role".into(), role.into());
-        self.audit_in(&mut tx, actor, "project.member.add", &resource, allowed, params).await?;
+        self.audit_in(
+            &mut tx,
+            actor,
+            "project.member.add",
+            &resource,
+            allowed,
+            params,
+        )
+        .await?;
         tx.commit().await?;
         self.project_info(project).await
     }
 
     pub async fn project_approve(&self, actor: &Actor, project: &str) -> Result<ProjectInfo> {
         let resource = self.existing_project(project).await?;
-        let allowed = self.authorize(actor, Action::ApproveProject, &resource).await?;
+        let allowed = self
+            .authorize(actor, Action::ApproveProject, &resource)
+            .await?;
         let info = self.project_info(project).await?;
         if info.status == "approved" {
-            return Err(StoreError::Conflict(format!("project {project} is already approved")));
+            return Err(StoreError::Conflict(format!(
+                "project {project} is already approved"
+            )));
         }
         let Some(irb) = info.irb else {
             return Err(StoreError::Conflict(format!("project {project} has no IRB approval on file; record one with `mdc project irb` first")));
@@ -241,13 +319,31 @@ impl Store {
             .bind(project)
             .execute(&mut *tx)
             .await?;
-        self.audit_in(&mut tx, actor, "project.approve", &resource, Allowed { irb: Some(irb.id), ..allowed }, Map::new()).await?;
+        self.audit_in(
+            &mut tx,
+            actor,
+            "project.approve",
+            &resource,
+            Allowed {
+                irb: Some(irb.id),
+                ..allowed
+            },
+            Map::new(),
+        )
+        .await?;
         tx.commit().await?;
         self.project_info(project).await
     }
 
     /// Grants a project a dataset version (`None`: the latest version now).
-    pub async fn grant_add(&self, actor: &Actor, project: &str, dataset: &str, version: Option<i64>, level: GrantLevel) -> Result<GrantInfo> {
+    pub async fn grant_add(
+        &self,
+        actor: &Actor,
+        project: &str,
+        dataset: &str,
+        version: Option<i64>,
+        level: GrantLevel,
+    ) -> Result<GrantInfo> {
         let resource = self.existing_project(project).await?;
         let allowed = self.authorize(actor, Action::AddGrant, &resource).await?;
         let version = self.resolve_version(dataset, version).await?;
@@ -260,9 +356,14 @@ impl Store {
             .await?
             .is_some()
         {
-            return Err(StoreError::Conflict(format!("project {project} already has a grant to {dataset}@{version}")));
+            return Err(StoreError::Conflict(format!(
+                "project {project} already has a grant to {dataset}@{version}"
+            )));
         }
-        let id: i64 = sqlx::query("SELECT COALESCE(MAX(id), 0) + 1 FROM grants").fetch_one(&mut *tx).await?.try_get(0)?;
+        let id: i64 = sqlx::query("SELECT COALESCE(MAX(id), 0) + 1 FROM grants")
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
         let now = now_text();
         sqlx::query("INSERT INTO grants (id, project, dataset, version, level, created_at, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7)")
             .bind(id)
@@ -277,33 +378,81 @@ impl Store {
         let mut params = Map::new();
         params.insert("dataset".into(), format!("{dataset}@{version}").into());
         params.insert("level".into(), level.as_str().into());
-        self.audit_in(&mut tx, actor, "grant.add", &resource, Allowed { grant: Some(id), ..allowed }, params).await?;
+        self.audit_in(
+            &mut tx,
+            actor,
+            "grant.add",
+            &resource,
+            Allowed {
+                grant: Some(id),
+                ..allowed
+            },
+            params,
+        )
+        .await?;
         tx.commit().await?;
-        Ok(GrantInfo { id, dataset: dataset.to_owned(), version, level, created_at: now })
+        Ok(GrantInfo {
+            id,
+            dataset: dataset.to_owned(),
+            version,
+            level,
+            created_at: now,
+        })
     }
 
     /// Checks (and audits) an access to a dataset version inside a project. This
     /// is the call every read path (query, validate, bench) makes first.
-    pub async fn access_check(&self, actor: &Actor, project: &str, dataset: &str, version: Option<i64>, level: GrantLevel) -> Result<AccessInfo> {
+    pub async fn access_check(
+        &self,
+        actor: &Actor,
+        project: &str,
+        dataset: &str,
+        version: Option<i64>,
+        level: GrantLevel,
+    ) -> Result<AccessInfo> {
         let version = match version {
             Some(v) => v,
             None => self.granted_or_latest(project, dataset).await?,
         };
-        let resource = Resource::DatasetVersion { project: project.to_owned(), dataset: dataset.to_owned(), version };
-        let allowed = self.authorize(actor, Action::AccessData(level), &resource).await?;
+        let resource = Resource::DatasetVersion {
+            project: project.to_owned(),
+            dataset: dataset.to_owned(),
+            version,
+        };
+        let allowed = self
+            .authorize(actor, Action::AccessData(level), &resource)
+            .await?;
         let mut tx = self.db.write().await?;
-        let seq = self.audit_in(&mut tx, actor, Action::AccessData(level).name(), &resource, allowed, Map::new()).await?;
+        let seq = self
+            .audit_in(
+                &mut tx,
+                actor,
+                Action::AccessData(level).name(),
+                &resource,
+                allowed,
+                Map::new(),
+            )
+            .await?;
         tx.commit().await?;
-        Ok(AccessInfo { project: project.into(), dataset: dataset.into(), version, level, grant: allowed.grant, irb: allowed.irb, audit_seq: seq })
+        Ok(AccessInfo {
+            project: project.into(),
+            dataset: dataset.into(),
+            version,
+            level,
+            grant: allowed.grant,
+            irb: allowed.irb,
+            audit_seq: seq,
+        })
     }
 
     async fn granted_or_latest(&self, project: &str, dataset: &str) -> Result<i64> {
-        let granted: Option<i64> = sqlx::query("SELECT MAX(version) FROM grants WHERE project = $1 AND dataset = $2")
-            .bind(project)
-            .bind(dataset)
-            .fetch_one(self.db.pool())
-            .await?
-            .try_get(0)?;
+        let granted: Option<i64> =
+            sqlx::query("SELECT MAX(version) FROM grants WHERE project = $1 AND dataset = $2")
+                .bind(project)
+                .bind(dataset)
+                .fetch_one(self.db.pool())
+                .await?
+                .try_get(0)?;
         match granted {
             Some(v) => Ok(v),
             None => self.resolve_version(dataset, None).await,
@@ -311,36 +460,53 @@ impl Store {
     }
 
     pub(crate) async fn resolve_version(&self, dataset: &str, version: Option<i64>) -> Result<i64> {
-        let latest: Option<i64> = sqlx::query("SELECT MAX(version) FROM dataset_versions WHERE dataset = $1")
-            .bind(dataset)
-            .fetch_one(self.db.pool())
-            .await?
-            .try_get(0)?;
+        let latest: Option<i64> =
+            sqlx::query("SELECT MAX(version) FROM dataset_versions WHERE dataset = $1")
+                .bind(dataset)
+                .fetch_one(self.db.pool())
+                .await?
+                .try_get(0)?;
         let Some(latest) = latest else {
-            return Err(StoreError::NotFound { what: "dataset", name: dataset.to_owned() });
+            return Err(StoreError::NotFound {
+                what: "dataset",
+                name: dataset.to_owned(),
+            });
         };
         match version {
             None => Ok(latest),
             Some(v) if v >= 1 && v <= latest => Ok(v),
-            Some(v) => Err(StoreError::NotFound { what: "dataset version", name: format!("{dataset}@{v}") }),
+            Some(v) => Err(StoreError::NotFound {
+                what: "dataset version",
+                name: format!("{dataset}@{v}"),
+            }),
         }
     }
 
     async fn existing_project(&self, project: &str) -> Result<Resource> {
-        if sqlx::query("SELECT 1 FROM projects WHERE name = $1").bind(project).fetch_optional(self.db.pool()).await?.is_none() {
-            return Err(StoreError::NotFound { what: "project", name: project.chars().take(64).collect() });
+        if sqlx::query("SELECT 1 FROM projects WHERE name = $1")
+            .bind(project)
+            .fetch_optional(self.db.pool())
+            .await?
+            .is_none()
+        {
+            return Err(StoreError::NotFound {
+                what: "project",
+                name: project.chars().take(64).collect(),
+            });
         }
         Ok(Resource::Project(project.to_owned()))
     }
 
     pub async fn project_show(&self, actor: &Actor, project: &str) -> Result<ProjectInfo> {
         let resource = self.existing_project(project).await?;
-        self.authorize(actor, Action::ReadCatalog, &resource).await?;
+        self.authorize(actor, Action::ReadCatalog, &resource)
+            .await?;
         self.project_info(project).await
     }
 
     pub async fn project_list(&self, actor: &Actor) -> Result<Vec<ProjectInfo>> {
-        self.authorize(actor, Action::ReadCatalog, &Resource::System).await?;
+        self.authorize(actor, Action::ReadCatalog, &Resource::System)
+            .await?;
         let names: Vec<String> = sqlx::query("SELECT name FROM projects ORDER BY name")
             .fetch_all(self.db.pool())
             .await?
@@ -375,13 +541,20 @@ impl Store {
                 })
             })
             .transpose()?;
-        let members = sqlx::query("SELECT user_name, role FROM project_members WHERE project = $1 ORDER BY user_name")
-            .bind(project)
-            .fetch_all(self.db.pool())
-            .await?
-            .iter()
-            .map(|m| Ok(MemberInfo { user: m.try_get(0)?, role: m.try_get(1)? }))
-            .collect::<Result<Vec<_>>>()?;
+        let members = sqlx::query(
+            "SELECT user_name, role FROM project_members WHERE project = $1 ORDER BY user_name",
+        )
+        .bind(project)
+        .fetch_all(self.db.pool())
+        .await?
+        .iter()
+        .map(|m| {
+            Ok(MemberInfo {
+                user: m.try_get(0)?,
+                role: m.try_get(1)?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
         let grants = sqlx::query("SELECT id, dataset, version, level, created_at FROM grants WHERE project = $1 ORDER BY id")
             .bind(project)
             .fetch_all(self.db.pool())

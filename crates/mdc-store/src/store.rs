@@ -14,7 +14,9 @@ use serde_json::{Map, Value};
 use sqlx::Row;
 
 use crate::audit::{self, Event, Outcome};
-use crate::authz::{self, Action, Actor, Allowed, Block, Facts, GrantFacts, IrbFacts, ProjectFacts, Resource};
+use crate::authz::{
+    self, Action, Actor, Allowed, Block, Facts, GrantFacts, IrbFacts, ProjectFacts, Resource,
+};
 use crate::config::{Config, PseudonymMode, Root};
 use crate::db::{Db, Tx};
 use crate::error::{Result, StoreError};
@@ -32,7 +34,10 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("root", &self.root).field("key_id", &self.pseudonym_key.key_id()).finish_non_exhaustive()
+        f.debug_struct("Store")
+            .field("root", &self.root)
+            .field("key_id", &self.pseudonym_key.key_id())
+            .finish_non_exhaustive()
     }
 }
 
@@ -78,7 +83,10 @@ pub struct InitReport {
 
 impl std::fmt::Debug for InitReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("InitReport").field("root", &self.root).field("key_id", &self.key_id).finish_non_exhaustive()
+        f.debug_struct("InitReport")
+            .field("root", &self.root)
+            .field("key_id", &self.key_id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -95,14 +103,18 @@ impl Store {
     /// Creates a new data root. Refuses if one exists; never overwrites keys.
     pub async fn init(root: &Path, opts: InitOptions) -> Result<InitReport> {
         let root = Root::new(root);
-        if root.config_file().exists() || root.pseudonym_key().exists() || root.audit_key().exists() {
+        if root.config_file().exists() || root.pseudonym_key().exists() || root.audit_key().exists()
+        {
             return Err(StoreError::Conflict(format!(
                 "{} is already an mdc data root; init never overwrites keys (use another --root)",
                 root.path().display()
             )));
         }
         if !(1..=3650).contains(&opts.date_shift_range) {
-            return Err(StoreError::invalid("date-shift-range", "must be between 1 and 3650 days"));
+            return Err(StoreError::invalid(
+                "date-shift-range",
+                "must be between 1 and 3650 days",
+            ));
         }
         let created_root = !root.path().exists();
         let result = Self::init_inner(&root, &opts).await;
@@ -111,7 +123,12 @@ impl Store {
             if created_root {
                 let _ = fs::remove_dir_all(root.path());
             } else {
-                for p in [root.pseudonym_key(), root.audit_key(), root.vault(), root.path().join("catalog.db")] {
+                for p in [
+                    root.pseudonym_key(),
+                    root.audit_key(),
+                    root.vault(),
+                    root.path().join("catalog.db"),
+                ] {
                     let _ = fs::remove_file(p);
                 }
                 let _ = fs::remove_file(root.path().join("catalog.db-wal"));
@@ -124,7 +141,8 @@ impl Store {
     async fn init_inner(root: &Root, opts: &InitOptions) -> Result<InitReport> {
         fs::create_dir_all(root.path()).map_err(StoreError::io(root.path()))?;
         fs::create_dir_all(root.keys_dir()).map_err(StoreError::io(root.keys_dir()))?;
-        fs::set_permissions(root.keys_dir(), fs::Permissions::from_mode(0o700)).map_err(StoreError::io(root.keys_dir()))?;
+        fs::set_permissions(root.keys_dir(), fs::Permissions::from_mode(0o700))
+            .map_err(StoreError::io(root.keys_dir()))?;
         for d in [root.datasets_dir(), root.outputs_dir()] {
             fs::create_dir_all(&d).map_err(StoreError::io(&d))?;
         }
@@ -135,16 +153,30 @@ impl Store {
         if opts.pseudonyms == PseudonymMode::Vault {
             vault::create(&root.vault())?;
         }
-        let database = opts.database.clone().unwrap_or_else(|| "sqlite:catalog.db".into());
+        let database = opts
+            .database
+            .clone()
+            .unwrap_or_else(|| "sqlite:catalog.db".into());
         let config = Config::new(database.clone(), opts.pseudonyms, opts.date_shift_range);
         let db = Db::connect(&root.database_url(&config.database)).await?;
         db.migrate().await?;
-        let existing: i64 = sqlx::query("SELECT COUNT(*) FROM users").fetch_one(db.pool()).await?.try_get(0)?;
+        let existing: i64 = sqlx::query("SELECT COUNT(*) FROM users")
+            .fetch_one(db.pool())
+            .await?
+            .try_get(0)?;
         if existing > 0 {
             db.close().await;
-            return Err(StoreError::Conflict("the catalog database already holds an initialised root".into()));
+            return Err(StoreError::Conflict(
+                "the catalog database already holds an initialised root".into(),
+            ));
         }
-        let store = Store { root: root.clone(), config: config.clone(), db, signer, pseudonym_key: PseudonymKey::from_bytes(pkey) };
+        let store = Store {
+            root: root.clone(),
+            config: config.clone(),
+            db,
+            signer,
+            pseudonym_key: PseudonymKey::from_bytes(pkey),
+        };
         let operator = UserName::local(&opts.os_user)?;
         let actor = Actor {
             name: operator.to_string(),
@@ -158,11 +190,37 @@ impl Store {
         params.insert("pseudonym_mode".into(), opts.pseudonyms.as_str().into());
         params.insert("date_shift_range".into(), opts.date_shift_range.into());
         params.insert("key_id".into(), store.pseudonym_key.key_id().into());
-        store.audit_in(&mut tx, &actor, "root.init", &Resource::System, Allowed::default(), params).await?;
-        crate::users::insert_user(&store, &mut tx, &actor, &operator, &[Role::Admin, Role::Steward], Some("local operator")).await?;
+        store
+            .audit_in(
+                &mut tx,
+                &actor,
+                "root.init",
+                &Resource::System,
+                Allowed::default(),
+                params,
+            )
+            .await?;
+        crate::users::insert_user(
+            &store,
+            &mut tx,
+            &actor,
+            &operator,
+            &[Role::Admin, Role::Steward],
+            Some("local operator"),
+        )
+        .await?;
         let admin = UserName::parse("user", "admin")?;
-        crate::users::insert_user(&store, &mut tx, &actor, &admin, &[Role::Admin], Some("first administrator")).await?;
-        let token = crate::users::insert_token(&store, &mut tx, &actor, &admin, Some("init"), None).await?;
+        crate::users::insert_user(
+            &store,
+            &mut tx,
+            &actor,
+            &admin,
+            &[Role::Admin],
+            Some("first administrator"),
+        )
+        .await?;
+        let token =
+            crate::users::insert_token(&store, &mut tx, &actor, &admin, Some("init"), None).await?;
         tx.commit().await?;
         store.db.close().await;
         // The config file is written last: a root without it is not a root.
@@ -187,7 +245,13 @@ impl Store {
         let signer = keys::load_audit_key(&root.audit_key())?;
         let db = Db::connect(&root.database_url(&config.database)).await?;
         db.migrate().await?;
-        Ok(Store { root, config, db, signer, pseudonym_key })
+        Ok(Store {
+            root,
+            config,
+            db,
+            signer,
+            pseudonym_key,
+        })
     }
 
     pub fn root(&self) -> &Root {
@@ -213,10 +277,15 @@ impl Store {
     /// The pseudonymiser of this root's mode (DESIGN §4), for the de-id engines.
     pub fn pseudonymizer(&self) -> Result<Box<dyn Pseudonymizer>> {
         Ok(match self.config.pseudonym_mode {
-            PseudonymMode::Keyed => Box::new(KeyedPseudonymizer::new(self.pseudonym_key.clone(), self.config.date_shift_range)),
-            PseudonymMode::Vault => {
-                Box::new(VaultPseudonymizer::open(&self.root.vault(), self.pseudonym_key.clone(), self.config.date_shift_range)?)
-            }
+            PseudonymMode::Keyed => Box::new(KeyedPseudonymizer::new(
+                self.pseudonym_key.clone(),
+                self.config.date_shift_range,
+            )),
+            PseudonymMode::Vault => Box::new(VaultPseudonymizer::open(
+                &self.root.vault(),
+                self.pseudonym_key.clone(),
+                self.config.date_shift_range,
+            )?),
         })
     }
 
@@ -225,18 +294,44 @@ impl Store {
     /// block so that `authorize` denies, and audits, each action.
     pub async fn actor(&self, credential: &Credential, client: &str) -> Result<Actor> {
         let (name, via, token_block) = match credential {
-            Credential::Local(os_user) => (UserName::local(os_user)?.to_string(), "local".to_owned(), None),
+            Credential::Local(os_user) => (
+                UserName::local(os_user)?.to_string(),
+                "local".to_owned(),
+                None,
+            ),
             Credential::Token(secret) => {
                 let hash = audit::sha256_hex(&[secret.trim().as_bytes()]);
-                let row = sqlx::query("SELECT id, user_name, revoked_at, expires_at FROM tokens WHERE hash = $1")
-                    .bind(&hash)
-                    .fetch_optional(self.db.pool())
-                    .await?;
+                let row = sqlx::query(
+                    "SELECT id, user_name, revoked_at, expires_at FROM tokens WHERE hash = $1",
+                )
+                .bind(&hash)
+                .fetch_optional(self.db.pool())
+                .await?;
                 let Some(row) = row else {
-                    let actor = Actor { name: "unknown".into(), via: "token:unknown".into(), client: client.into(), roles: vec![], blocked: None };
+                    let actor = Actor {
+                        name: "unknown".into(),
+                        via: "token:unknown".into(),
+                        client: client.into(),
+                        roles: vec![],
+                        blocked: None,
+                    };
                     let mut tx = self.db.write().await?;
-                    let ev = self.event(&actor, "auth.token", &Resource::System, Outcome::Denied, Some("unknown token".into()), Allowed::default(), Map::new());
-                    audit::record(&mut tx, &self.signer, self.config.audit_checkpoint_every, &ev).await?;
+                    let ev = self.event(
+                        &actor,
+                        "auth.token",
+                        &Resource::System,
+                        Outcome::Denied,
+                        Some("unknown token".into()),
+                        Allowed::default(),
+                        Map::new(),
+                    );
+                    audit::record(
+                        &mut tx,
+                        &self.signer,
+                        self.config.audit_checkpoint_every,
+                        &ev,
+                    )
+                    .await?;
                     tx.commit().await?;
                     return Err(StoreError::Unauthenticated("unknown token".into()));
                 };
@@ -253,19 +348,36 @@ impl Store {
                 (row.try_get::<String, _>(1)?, format!("token:{id}"), block)
             }
         };
-        let user = sqlx::query("SELECT roles, disabled_at FROM users WHERE name = $1").bind(&name).fetch_optional(self.db.pool()).await?;
+        let user = sqlx::query("SELECT roles, disabled_at FROM users WHERE name = $1")
+            .bind(&name)
+            .fetch_optional(self.db.pool())
+            .await?;
         let (roles, blocked) = match user {
             None => (vec![], Some(Block::UnknownUser)),
             Some(row) => {
                 let roles: String = row.try_get(0)?;
                 let disabled: Option<String> = row.try_get(1)?;
                 let roles = Role::parse_list("roles", &roles).unwrap_or_default();
-                (roles, if disabled.is_some() { Some(Block::Disabled) } else { token_block })
+                (
+                    roles,
+                    if disabled.is_some() {
+                        Some(Block::Disabled)
+                    } else {
+                        token_block
+                    },
+                )
             }
         };
-        Ok(Actor { name, via, client: client.into(), roles, blocked })
+        Ok(Actor {
+            name,
+            via,
+            client: client.into(),
+            roles,
+            blocked,
+        })
     }
 
+    #[allow(clippy::unused_self)]
     pub(crate) fn event(
         &self,
         actor: &Actor,
@@ -301,19 +413,46 @@ impl Store {
         allowed: Allowed,
         params: Map<String, Value>,
     ) -> Result<i64> {
-        let ev = self.event(actor, action, resource, Outcome::Allowed, None, allowed, params);
+        let ev = self.event(
+            actor,
+            action,
+            resource,
+            Outcome::Allowed,
+            None,
+            allowed,
+            params,
+        );
         audit::record(tx, &self.signer, self.config.audit_checkpoint_every, &ev).await
     }
 
     /// The one authorisation entry point. Denials are audited here, with the reason.
-    pub async fn authorize(&self, actor: &Actor, action: Action, resource: &Resource) -> Result<Allowed> {
+    pub async fn authorize(
+        &self,
+        actor: &Actor,
+        action: Action,
+        resource: &Resource,
+    ) -> Result<Allowed> {
         let facts = self.facts(actor, resource).await?;
         match authz::decide(actor, action, resource, &facts) {
             Ok(allowed) => Ok(allowed),
             Err(denied) => {
                 let mut tx = self.db.write().await?;
-                let ev = self.event(actor, action.name(), resource, Outcome::Denied, Some(denied.reason.clone()), Allowed::default(), Map::new());
-                audit::record(&mut tx, &self.signer, self.config.audit_checkpoint_every, &ev).await?;
+                let ev = self.event(
+                    actor,
+                    action.name(),
+                    resource,
+                    Outcome::Denied,
+                    Some(denied.reason.clone()),
+                    Allowed::default(),
+                    Map::new(),
+                );
+                audit::record(
+                    &mut tx,
+                    &self.signer,
+                    self.config.audit_checkpoint_every,
+                    &ev,
+                )
+                .await?;
                 tx.commit().await?;
                 Err(StoreError::Denied(denied))
             }
@@ -321,24 +460,30 @@ impl Store {
     }
 
     async fn facts(&self, actor: &Actor, resource: &Resource) -> Result<Facts> {
-        let mut facts = Facts { today: Some(today()), ..Facts::default() };
+        let mut facts = Facts {
+            today: Some(today()),
+            ..Facts::default()
+        };
         let Some(project) = resource.project() else {
             return Ok(facts);
         };
-        let Some(row) = sqlx::query("SELECT status, purpose, commercial, country FROM projects WHERE name = $1")
-            .bind(project)
-            .fetch_optional(self.db.pool())
-            .await?
+        let Some(row) = sqlx::query(
+            "SELECT status, purpose, commercial, country FROM projects WHERE name = $1",
+        )
+        .bind(project)
+        .fetch_optional(self.db.pool())
+        .await?
         else {
             return Ok(facts);
         };
-        let membership: Option<String> = sqlx::query("SELECT role FROM project_members WHERE project = $1 AND user_name = $2")
-            .bind(project)
-            .bind(&actor.name)
-            .fetch_optional(self.db.pool())
-            .await?
-            .map(|r| r.try_get(0))
-            .transpose()?;
+        let membership: Option<String> =
+            sqlx::query("SELECT role FROM project_members WHERE project = $1 AND user_name = $2")
+                .bind(project)
+                .bind(&actor.name)
+                .fetch_optional(self.db.pool())
+                .await?
+                .map(|r| r.try_get(0))
+                .transpose()?;
         let irb = sqlx::query("SELECT id, number, approved_on, expires_on FROM irb_approvals WHERE project = $1 ORDER BY id DESC LIMIT 1")
             .bind(project)
             .fetch_optional(self.db.pool())
@@ -353,7 +498,10 @@ impl Store {
             }),
         };
         let mut grants = Vec::new();
-        if let Resource::DatasetVersion { dataset, version, .. } = resource {
+        if let Resource::DatasetVersion {
+            dataset, version, ..
+        } = resource
+        {
             for r in sqlx::query("SELECT id, version, level FROM grants WHERE project = $1 AND dataset = $2 ORDER BY version")
                 .bind(project)
                 .bind(dataset)
@@ -366,13 +514,15 @@ impl Store {
                     level: GrantLevel::parse("level", &r.try_get::<String, _>(2)?)?,
                 });
             }
-            let uses: Option<String> = sqlx::query("SELECT use_codes FROM dataset_versions WHERE dataset = $1 AND version = $2")
-                .bind(dataset)
-                .bind(version)
-                .fetch_optional(self.db.pool())
-                .await?
-                .map(|r| r.try_get(0))
-                .transpose()?;
+            let uses: Option<String> = sqlx::query(
+                "SELECT use_codes FROM dataset_versions WHERE dataset = $1 AND version = $2",
+            )
+            .bind(dataset)
+            .bind(version)
+            .fetch_optional(self.db.pool())
+            .await?
+            .map(|r| r.try_get(0))
+            .transpose()?;
             facts.dataset_use = uses.map(|u| DuoList::parse("use", &u)).transpose()?;
         }
         let purpose: String = row.try_get(1)?;
@@ -390,21 +540,41 @@ impl Store {
 
     // ---- audit operations -------------------------------------------------
 
-    pub async fn audit_log(&self, actor: &Actor, filter: &audit::LogFilter) -> Result<Vec<audit::Entry>> {
-        self.authorize(actor, Action::ReadAudit, &Resource::System).await?;
+    pub async fn audit_log(
+        &self,
+        actor: &Actor,
+        filter: &audit::LogFilter,
+    ) -> Result<Vec<audit::Entry>> {
+        self.authorize(actor, Action::ReadAudit, &Resource::System)
+            .await?;
         audit::list(&self.db, filter).await
     }
 
-    pub async fn audit_verify(&self, actor: &Actor, against: Option<&audit::Checkpoint>) -> Result<audit::VerifyReport> {
-        self.authorize(actor, Action::ReadAudit, &Resource::System).await?;
+    pub async fn audit_verify(
+        &self,
+        actor: &Actor,
+        against: Option<&audit::Checkpoint>,
+    ) -> Result<audit::VerifyReport> {
+        self.authorize(actor, Action::ReadAudit, &Resource::System)
+            .await?;
         audit::verify(&self.db, &self.signer.verifying_key(), against).await
     }
 
     /// Signs the current head, stores it, and returns it for export.
     pub async fn audit_checkpoint(&self, actor: &Actor) -> Result<audit::Checkpoint> {
-        let allowed = self.authorize(actor, Action::Checkpoint, &Resource::System).await?;
+        let allowed = self
+            .authorize(actor, Action::Checkpoint, &Resource::System)
+            .await?;
         let mut tx = self.db.write().await?;
-        self.audit_in(&mut tx, actor, "audit.checkpoint", &Resource::System, allowed, Map::new()).await?;
+        self.audit_in(
+            &mut tx,
+            actor,
+            "audit.checkpoint",
+            &Resource::System,
+            allowed,
+            Map::new(),
+        )
+        .await?;
         let cp = audit::checkpoint_head(&mut tx, &self.signer).await?;
         tx.commit().await?;
         Ok(cp)
@@ -414,17 +584,36 @@ impl Store {
 
     /// An encrypted export of the keys (and the vault), for `mdc key backup`.
     pub async fn key_backup(&self, actor: &Actor, passphrase: &str) -> Result<Vec<u8>> {
-        let allowed = self.authorize(actor, Action::BackupKeys, &Resource::System).await?;
+        let allowed = self
+            .authorize(actor, Action::BackupKeys, &Resource::System)
+            .await?;
         let mut files = std::collections::BTreeMap::new();
-        files.insert("pseudonym.key".to_owned(), keys::b64(self.pseudonym_key.as_bytes()));
-        files.insert("audit.ed25519".to_owned(), keys::b64(self.signer.as_bytes()));
+        files.insert(
+            "pseudonym.key".to_owned(),
+            keys::b64(self.pseudonym_key.as_bytes()),
+        );
+        files.insert(
+            "audit.ed25519".to_owned(),
+            keys::b64(self.signer.as_bytes()),
+        );
         if self.root.vault().exists() {
             // VACUUM INTO takes a consistent snapshot even while the vault is in use.
-            let snap = tempfile::Builder::new().prefix(".vault-backup-").tempdir_in(self.root.keys_dir()).map_err(StoreError::io(self.root.keys_dir()))?;
+            let snap = tempfile::Builder::new()
+                .prefix(".vault-backup-")
+                .tempdir_in(self.root.keys_dir())
+                .map_err(StoreError::io(self.root.keys_dir()))?;
             let snap_path = snap.path().join("vault.db");
-            let opts = sqlx::sqlite::SqliteConnectOptions::new().filename(self.root.vault()).read_only(true);
-            let pool = sqlx::sqlite::SqlitePoolOptions::new().max_connections(1).connect_with(opts).await?;
-            sqlx::query("VACUUM INTO $1").bind(snap_path.display().to_string()).execute(&pool).await?;
+            let opts = sqlx::sqlite::SqliteConnectOptions::new()
+                .filename(self.root.vault())
+                .read_only(true);
+            let pool = sqlx::sqlite::SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect_with(opts)
+                .await?;
+            sqlx::query("VACUUM INTO $1")
+                .bind(snap_path.display().to_string())
+                .execute(&pool)
+                .await?;
             pool.close().await;
             let bytes = fs::read(&snap_path).map_err(StoreError::io(&snap_path))?;
             files.insert("vault.db".to_owned(), keys::b64(&bytes));
@@ -440,8 +629,19 @@ impl Store {
         let mut tx = self.db.write().await?;
         let mut params = Map::new();
         params.insert("key_id".into(), self.key_id().into());
-        params.insert("files".into(), contents.files.keys().cloned().collect::<Vec<_>>().into());
-        self.audit_in(&mut tx, actor, "key.backup", &Resource::System, allowed, params).await?;
+        params.insert(
+            "files".into(),
+            contents.files.keys().cloned().collect::<Vec<_>>().into(),
+        );
+        self.audit_in(
+            &mut tx,
+            actor,
+            "key.backup",
+            &Resource::System,
+            allowed,
+            params,
+        )
+        .await?;
         tx.commit().await?;
         Ok(sealed)
     }
@@ -454,12 +654,21 @@ impl Store {
         fs::create_dir_all(root.keys_dir()).map_err(StoreError::io(root.keys_dir()))?;
         let mut restored = Vec::new();
         for (name, data) in &contents.files {
-            if !matches!(name.as_str(), "pseudonym.key" | "audit.ed25519" | "vault.db") {
-                return Err(StoreError::invalid("backup file", "unexpected file in backup"));
+            if !matches!(
+                name.as_str(),
+                "pseudonym.key" | "audit.ed25519" | "vault.db"
+            ) {
+                return Err(StoreError::invalid(
+                    "backup file",
+                    "unexpected file in backup",
+                ));
             }
             let target = root.keys_dir().join(name);
             if target.exists() {
-                return Err(StoreError::Conflict(format!("{} exists; restore never overwrites keys", target.display())));
+                return Err(StoreError::Conflict(format!(
+                    "{} exists; restore never overwrites keys",
+                    target.display()
+                )));
             }
             keys::write_secret(&target, &keys::unb64("backup file", data)?)?;
             restored.push(name.clone());

@@ -43,12 +43,19 @@ pub struct IssuedToken {
 
 impl std::fmt::Debug for IssuedToken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("IssuedToken").field("id", &self.id).field("user", &self.user).finish_non_exhaustive()
+        f.debug_struct("IssuedToken")
+            .field("id", &self.id)
+            .field("user", &self.user)
+            .finish_non_exhaustive()
     }
 }
 
 fn roles_text(roles: &[Role]) -> String {
-    roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(",")
+    roles
+        .iter()
+        .map(|r| r.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 pub(crate) async fn insert_user(
@@ -59,9 +66,14 @@ pub(crate) async fn insert_user(
     roles: &[Role],
     display: Option<&str>,
 ) -> Result<()> {
-    let exists = sqlx::query("SELECT 1 FROM users WHERE name = $1").bind(name.as_str()).fetch_optional(&mut **tx).await?;
+    let exists = sqlx::query("SELECT 1 FROM users WHERE name = $1")
+        .bind(name.as_str())
+        .fetch_optional(&mut **tx)
+        .await?;
     if exists.is_some() {
-        return Err(StoreError::Conflict(format!("user '{name}' already exists")));
+        return Err(StoreError::Conflict(format!(
+            "user '{name}' already exists"
+        )));
     }
     sqlx::query("INSERT INTO users (name, roles, display_name, disabled_at, created_at, created_by) VALUES ($1, $2, $3, NULL, $4, $5)")
         .bind(name.as_str())
@@ -73,7 +85,16 @@ pub(crate) async fn insert_user(
         .await?;
     let mut params = Map::new();
     params.insert("roles".into(), roles_text(roles).into());
-    store.audit_in(tx, actor, "user.add", &Resource::User(name.to_string()), Allowed::default(), params).await?;
+    store
+        .audit_in(
+            tx,
+            actor,
+            "user.add",
+            &Resource::User(name.to_string()),
+            Allowed::default(),
+            params,
+        )
+        .await?;
     Ok(())
 }
 
@@ -86,7 +107,13 @@ pub(crate) async fn insert_token(
     expires_at: Option<String>,
 ) -> Result<IssuedToken> {
     let id = data_encoding::HEXLOWER.encode(&random_bytes::<4>());
-    let secret = format!("mdc_{}_{}", id, data_encoding::BASE32_NOPAD.encode(&random_bytes::<20>()).to_ascii_lowercase());
+    let secret = format!(
+        "mdc_{}_{}",
+        id,
+        data_encoding::BASE32_NOPAD
+            .encode(&random_bytes::<20>())
+            .to_ascii_lowercase()
+    );
     sqlx::query("INSERT INTO tokens (id, user_name, hash, label, created_at, expires_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, NULL)")
         .bind(&id)
         .bind(user.as_str())
@@ -99,15 +126,40 @@ pub(crate) async fn insert_token(
     let mut params = Map::new();
     params.insert("token_id".into(), id.clone().into());
     params.insert("expires_at".into(), expires_at.clone().into());
-    store.audit_in(tx, actor, "token.issue", &Resource::User(user.to_string()), Allowed::default(), params).await?;
-    Ok(IssuedToken { id, user: user.to_string(), secret, expires_at })
+    store
+        .audit_in(
+            tx,
+            actor,
+            "token.issue",
+            &Resource::User(user.to_string()),
+            Allowed::default(),
+            params,
+        )
+        .await?;
+    Ok(IssuedToken {
+        id,
+        user: user.to_string(),
+        secret,
+        expires_at,
+    })
 }
 
 impl Store {
-    pub async fn user_add(&self, actor: &Actor, name: &str, roles: &str, display: Option<&str>) -> Result<UserInfo> {
+    pub async fn user_add(
+        &self,
+        actor: &Actor,
+        name: &str,
+        roles: &str,
+        display: Option<&str>,
+    ) -> Result<UserInfo> {
         let name = UserName::parse("name", name)?;
         let roles = Role::parse_list("roles", roles)?;
-        self.authorize(actor, Action::ManageUsers, &Resource::User(name.to_string())).await?;
+        self.authorize(
+            actor,
+            Action::ManageUsers,
+            &Resource::User(name.to_string()),
+        )
+        .await?;
         let mut tx = self.db.write().await?;
         insert_user(self, &mut tx, actor, &name, &roles, display).await?;
         tx.commit().await?;
@@ -115,52 +167,95 @@ impl Store {
     }
 
     async fn user_get(&self, name: &str) -> Result<UserInfo> {
-        let row = sqlx::query("SELECT name, roles, display_name, disabled_at, created_at FROM users WHERE name = $1")
-            .bind(name)
-            .fetch_optional(self.db.pool())
-            .await?
-            .ok_or_else(|| StoreError::NotFound { what: "user", name: name.to_owned() })?;
+        let row = sqlx::query(
+            "SELECT name, roles, display_name, disabled_at, created_at FROM users WHERE name = $1",
+        )
+        .bind(name)
+        .fetch_optional(self.db.pool())
+        .await?
+        .ok_or_else(|| StoreError::NotFound {
+            what: "user",
+            name: name.to_owned(),
+        })?;
         user_from_row(&row)
     }
 
     pub async fn user_list(&self, actor: &Actor) -> Result<Vec<UserInfo>> {
-        self.authorize(actor, Action::ListUsers, &Resource::System).await?;
-        let rows = sqlx::query("SELECT name, roles, display_name, disabled_at, created_at FROM users ORDER BY name")
-            .fetch_all(self.db.pool())
+        self.authorize(actor, Action::ListUsers, &Resource::System)
             .await?;
+        let rows = sqlx::query(
+            "SELECT name, roles, display_name, disabled_at, created_at FROM users ORDER BY name",
+        )
+        .fetch_all(self.db.pool())
+        .await?;
         rows.iter().map(user_from_row).collect()
     }
 
     pub async fn user_disable(&self, actor: &Actor, name: &str) -> Result<UserInfo> {
         let name = UserName::parse("name", name)?;
         let resource = Resource::User(name.to_string());
-        let allowed = self.authorize(actor, Action::ManageUsers, &resource).await?;
+        let allowed = self
+            .authorize(actor, Action::ManageUsers, &resource)
+            .await?;
         let mut tx = self.db.write().await?;
-        let row = sqlx::query("SELECT disabled_at FROM users WHERE name = $1").bind(name.as_str()).fetch_optional(&mut *tx).await?;
+        let row = sqlx::query("SELECT disabled_at FROM users WHERE name = $1")
+            .bind(name.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
         match row {
-            None => return Err(StoreError::NotFound { what: "user", name: name.to_string() }),
+            None => {
+                return Err(StoreError::NotFound {
+                    what: "user",
+                    name: name.to_string(),
+                })
+            }
             Some(r) if r.try_get::<Option<String>, _>(0)?.is_some() => {
-                return Err(StoreError::Conflict(format!("user '{name}' is already disabled")));
+                return Err(StoreError::Conflict(format!(
+                    "user '{name}' is already disabled"
+                )));
             }
             Some(_) => {}
         }
-        sqlx::query("UPDATE users SET disabled_at = $1 WHERE name = $2").bind(now_text()).bind(name.as_str()).execute(&mut *tx).await?;
-        self.audit_in(&mut tx, actor, "user.disable", &resource, allowed, Map::new()).await?;
+        sqlx::query("UPDATE users SET disabled_at = $1 WHERE name = $2")
+            .bind(now_text())
+            .bind(name.as_str())
+            .execute(&mut *tx)
+            .await?;
+        self.audit_in(
+            &mut tx,
+            actor,
+            "user.disable",
+            &resource,
+            allowed,
+            Map::new(),
+        )
+        .await?;
         tx.commit().await?;
         self.user_get(name.as_str()).await
     }
 
     /// Issues a token for `user` (an admin, or the user for themself).
-    pub async fn token_issue(&self, actor: &Actor, user: &str, label: Option<&str>, expires_days: Option<u32>) -> Result<IssuedToken> {
+    pub async fn token_issue(
+        &self,
+        actor: &Actor,
+        user: &str,
+        label: Option<&str>,
+        expires_days: Option<u32>,
+    ) -> Result<IssuedToken> {
         let user = UserName::parse("user", user)?;
-        self.authorize(actor, Action::IssueToken, &Resource::User(user.to_string())).await?;
+        self.authorize(actor, Action::IssueToken, &Resource::User(user.to_string()))
+            .await?;
         let target = self.user_get(user.as_str()).await?;
         if target.disabled {
             return Err(StoreError::Conflict(format!("user '{user}' is disabled")));
         }
         let expires = match expires_days {
             Some(0) => return Err(StoreError::invalid("expires-days", "must be at least 1")),
-            Some(d) => Some((chrono::Utc::now() + chrono::Duration::days(i64::from(d))).format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()),
+            Some(d) => Some(
+                (chrono::Utc::now() + chrono::Duration::days(i64::from(d)))
+                    .format("%Y-%m-%dT%H:%M:%S%.6fZ")
+                    .to_string(),
+            ),
             None => None,
         };
         let mut tx = self.db.write().await?;
@@ -174,29 +269,62 @@ impl Store {
             .bind(id)
             .fetch_optional(self.db.pool())
             .await?
-            .ok_or_else(|| StoreError::NotFound { what: "token", name: id.chars().take(16).collect() })?
+            .ok_or_else(|| StoreError::NotFound {
+                what: "token",
+                name: id.chars().take(16).collect(),
+            })?
             .try_get(0)?;
-        let resource = Resource::Token { id: id.to_owned(), owner };
-        let allowed = self.authorize(actor, Action::RevokeToken, &resource).await?;
-        let mut tx = self.db.write().await?;
-        let done = sqlx::query("UPDATE tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-            .bind(now_text())
-            .bind(id)
-            .execute(&mut *tx)
+        let resource = Resource::Token {
+            id: id.to_owned(),
+            owner,
+        };
+        let allowed = self
+            .authorize(actor, Action::RevokeToken, &resource)
             .await?;
+        let mut tx = self.db.write().await?;
+        let done =
+            sqlx::query("UPDATE tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+                .bind(now_text())
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
         if done.rows_affected() == 0 {
-            return Err(StoreError::Conflict(format!("token {id} is already revoked")));
+            return Err(StoreError::Conflict(format!(
+                "token {id} is already revoked"
+            )));
         }
-        self.audit_in(&mut tx, actor, "token.revoke", &resource, allowed, Map::new()).await?;
+        self.audit_in(
+            &mut tx,
+            actor,
+            "token.revoke",
+            &resource,
+            allowed,
+            Map::new(),
+        )
+        .await?;
         tx.commit().await?;
-        Ok(self.token_list(None).await?.into_iter().find(|t| t.id == id).ok_or_else(|| StoreError::NotFound { what: "token", name: id.into() })?)
+        self
+            .token_list(None)
+            .await?
+            .into_iter()
+            .find(|t| t.id == id)
+            .ok_or_else(|| StoreError::NotFound {
+                what: "token",
+                name: id.into(),
+            })
     }
 
     /// Tokens of one user, or all (admin); never the secrets.
     pub async fn tokens(&self, actor: &Actor, user: Option<&str>) -> Result<Vec<TokenInfo>> {
         match user {
-            Some(u) => self.authorize(actor, Action::IssueToken, &Resource::User(u.to_owned())).await?,
-            None => self.authorize(actor, Action::ManageUsers, &Resource::System).await?,
+            Some(u) => {
+                self.authorize(actor, Action::IssueToken, &Resource::User(u.to_owned()))
+                    .await?
+            }
+            None => {
+                self.authorize(actor, Action::ManageUsers, &Resource::System)
+                    .await?
+            }
         };
         self.token_list(user).await
     }

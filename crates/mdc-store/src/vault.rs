@@ -44,7 +44,9 @@ pub struct VaultPseudonymizer {
 
 impl std::fmt::Debug for VaultPseudonymizer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("VaultPseudonymizer").field("key_id", &self.key_id).finish_non_exhaustive()
+        f.debug_struct("VaultPseudonymizer")
+            .field("key_id", &self.key_id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -64,9 +66,14 @@ pub fn create(path: &Path) -> Result<()> {
     })
 }
 
-fn run_blocking<F: std::future::Future<Output = Result<()>> + Send + 'static>(fut: F) -> Result<()> {
+fn run_blocking<F: std::future::Future<Output = Result<()>> + Send + 'static>(
+    fut: F,
+) -> Result<()> {
     std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(StoreError::io("tokio runtime"))?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(StoreError::io("tokio runtime"))?;
         rt.block_on(fut)
     })
     .join()
@@ -78,15 +85,28 @@ async fn open_pool(path: &Path) -> Result<SqlitePool> {
         .filename(path)
         .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
         .busy_timeout(std::time::Duration::from_secs(30));
-    Ok(SqlitePoolOptions::new().max_connections(1).connect_with(opts).await?)
+    Ok(SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(opts)
+        .await?)
 }
 
 async fn lookup_or_create(pool: &SqlitePool, h: &str, range: u32) -> Result<Entry> {
     for _ in 0..8 {
-        if let Some(row) = sqlx::query("SELECT token, int_token, shift FROM vault WHERE h = ?1").bind(h).fetch_optional(pool).await? {
+        if let Some(row) = sqlx::query("SELECT token, int_token, shift FROM vault WHERE h = ?1")
+            .bind(h)
+            .fetch_optional(pool)
+            .await?
+        {
             let token: Vec<u8> = row.try_get(0)?;
-            let text: [u8; 10] = token.try_into().map_err(|_| StoreError::Integrity("vault token has the wrong length".into()))?;
-            return Ok(Entry { text, int: row.try_get(1)?, shift: row.try_get::<i64, _>(2)? as i32 });
+            let text: [u8; 10] = token
+                .try_into()
+                .map_err(|_| StoreError::Integrity("vault token has the wrong length".into()))?;
+            return Ok(Entry {
+                text,
+                int: row.try_get(1)?,
+                shift: row.try_get::<i64, _>(2)? as i32,
+            });
         }
         let text: [u8; 10] = random_bytes();
         let int = i64::from_be_bytes(random_bytes()) & i64::MAX;
@@ -102,13 +122,22 @@ async fn lookup_or_create(pool: &SqlitePool, h: &str, range: u32) -> Result<Entr
             .execute(pool)
             .await?;
     }
-    Err(StoreError::Integrity("vault could not allocate a unique token".into()))
+    Err(StoreError::Integrity(
+        "vault could not allocate a unique token".into(),
+    ))
 }
 
 impl VaultPseudonymizer {
-    pub fn open(path: &Path, key: PseudonymKey, date_shift_range: u32) -> Result<VaultPseudonymizer> {
+    pub fn open(
+        path: &Path,
+        key: PseudonymKey,
+        date_shift_range: u32,
+    ) -> Result<VaultPseudonymizer> {
         if !path.exists() {
-            return Err(StoreError::Config(format!("{} is missing: this root uses vault pseudonyms", path.display())));
+            return Err(StoreError::Config(format!(
+                "{} is missing: this root uses vault pseudonyms",
+                path.display()
+            )));
         }
         let (tx, rx) = mpsc::channel::<Request>();
         let path = path.to_owned();
@@ -116,7 +145,10 @@ impl VaultPseudonymizer {
         std::thread::Builder::new()
             .name("mdc-vault".into())
             .spawn(move || {
-                let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                let rt = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
                     Ok(rt) => rt,
                     Err(e) => {
                         let _ = ready_tx.send(Err(e.to_string()));
@@ -133,7 +165,9 @@ impl VaultPseudonymizer {
                     };
                     let _ = ready_tx.send(Ok(()));
                     while let Ok(req) = rx.recv() {
-                        let res = lookup_or_create(&pool, &req.h, date_shift_range).await.map_err(|e| e.to_string());
+                        let res = lookup_or_create(&pool, &req.h, date_shift_range)
+                            .await
+                            .map_err(|e| e.to_string());
                         let _ = req.reply.send(res);
                     }
                     pool.close().await;
@@ -144,19 +178,32 @@ impl VaultPseudonymizer {
             .recv()
             .map_err(|_| StoreError::Config("vault thread did not start".into()))?
             .map_err(|e| StoreError::Config(format!("vault: {e}")))?;
-        Ok(VaultPseudonymizer { key_id: key.key_id(), key, cache: Mutex::new(HashMap::new()), requests: Mutex::new(tx) })
+        Ok(VaultPseudonymizer {
+            key_id: key.key_id(),
+            key,
+            cache: Mutex::new(HashMap::new()),
+            requests: Mutex::new(tx),
+        })
     }
 
     fn entry(&self, domain: Domain, id: &SourceId) -> std::result::Result<Entry, PseudonymError> {
         let h = self.key.h(domain, id)?;
-        if let Some(e) = self.cache.lock().map_err(|_| PseudonymError::Vault("cache poisoned".into()))?.get(&h) {
+        if let Some(e) = self
+            .cache
+            .lock()
+            .map_err(|_| PseudonymError::Vault("cache poisoned".into()))?
+            .get(&h)
+        {
             return Ok(*e);
         }
         let (reply, answer) = mpsc::channel();
         self.requests
             .lock()
             .map_err(|_| PseudonymError::Vault("channel poisoned".into()))?
-            .send(Request { h: data_encoding::HEXLOWER.encode(&h), reply })
+            .send(Request {
+                h: data_encoding::HEXLOWER.encode(&h),
+                reply,
+            })
             .map_err(|_| PseudonymError::Vault("vault thread stopped".into()))?;
         let entry = answer
             .recv()
@@ -172,7 +219,10 @@ impl VaultPseudonymizer {
 impl Pseudonymizer for VaultPseudonymizer {
     fn token(&self, domain: Domain, id: &SourceId) -> std::result::Result<Token, PseudonymError> {
         let e = self.entry(domain, id)?;
-        Ok(Token { text: text_form(&e.text), int: e.int })
+        Ok(Token {
+            text: text_form(&e.text),
+            int: e.int,
+        })
     }
 
     fn date_shift_days(&self, patient: &SourceId) -> std::result::Result<i32, PseudonymError> {
@@ -194,6 +244,7 @@ pub fn looks_like_pseudonym(p: &Pseudonym) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -212,7 +263,9 @@ mod tests {
         assert!(looks_like_pseudonym(&a.text));
         assert_eq!(a, v.token(Domain::Patient, &id(" mrn-777")).unwrap());
         // Not the keyed pseudonym: the token is random.
-        let keyed = mdc_deid::KeyedPseudonymizer::new(key.clone(), 180).token(Domain::Patient, &id("MRN-777")).unwrap();
+        let keyed = mdc_deid::KeyedPseudonymizer::new(key.clone(), 180)
+            .token(Domain::Patient, &id("MRN-777"))
+            .unwrap();
         assert_ne!(a, keyed);
         let shift = v.date_shift_days(&id("MRN-777")).unwrap();
         assert!(shift != 0 && shift.abs() <= 180);

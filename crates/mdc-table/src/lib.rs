@@ -29,11 +29,18 @@ pub enum TableError {
     #[error("{path}: cannot write Parquet ({reason})")]
     Write { path: PathBuf, reason: String },
     #[error("{path}: line {line}: {reason}")]
-    Csv { path: PathBuf, line: u64, reason: String },
+    Csv {
+        path: PathBuf,
+        line: u64,
+        reason: String,
+    },
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> TableError + '_ {
-    move |source| TableError::Io { path: path.to_owned(), source }
+    move |source| TableError::Io {
+        path: path.to_owned(),
+        source,
+    }
 }
 
 /// SHA-256 of a file's bytes, lower-case hex, read in 1 MiB chunks.
@@ -70,45 +77,80 @@ pub struct ParquetSummary {
 /// Reads a Parquet file's footer: row count and Arrow schema.
 pub fn parquet_summary(path: &Path) -> Result<ParquetSummary, TableError> {
     let file = File::open(path).map_err(io_err(path))?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file)
-        .map_err(|e| TableError::NotParquet { path: path.to_owned(), reason: e.to_string() })?;
+    let builder =
+        ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| TableError::NotParquet {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        })?;
     let rows = builder.metadata().file_metadata().num_rows();
     let columns = builder
         .schema()
         .fields()
         .iter()
-        .map(|f| Column { name: f.name().clone(), data_type: f.data_type().to_string(), nullable: f.is_nullable() })
+        .map(|f| Column {
+            name: f.name().clone(),
+            data_type: f.data_type().to_string(),
+            nullable: f.is_nullable(),
+        })
         .collect();
-    Ok(ParquetSummary { rows: u64::try_from(rows).unwrap_or(0), columns })
+    Ok(ParquetSummary {
+        rows: u64::try_from(rows).unwrap_or(0),
+        columns,
+    })
 }
 
 /// Reads a whole Parquet file into record batches.
 pub fn read_parquet(path: &Path) -> Result<Vec<RecordBatch>, TableError> {
     let file = File::open(path).map_err(io_err(path))?;
-    let not_parquet = |e: parquet::errors::ParquetError| TableError::NotParquet { path: path.to_owned(), reason: e.to_string() };
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file).map_err(not_parquet)?.build().map_err(not_parquet)?;
+    let not_parquet = |e: parquet::errors::ParquetError| TableError::NotParquet {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    };
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .map_err(not_parquet)?
+        .build()
+        .map_err(not_parquet)?;
     reader
-        .map(|b| b.map_err(|e| TableError::NotParquet { path: path.to_owned(), reason: e.to_string() }))
+        .map(|b| {
+            b.map_err(|e| TableError::NotParquet {
+                path: path.to_owned(),
+                reason: e.to_string(),
+            })
+        })
         .collect()
 }
 
 /// Writes batches to `path` atomically: a temporary file in the same folder,
 /// fsynced, then renamed over the target.
 pub fn write_parquet_atomic(path: &Path, batches: &[RecordBatch]) -> Result<(), TableError> {
-    let write_err = |reason: String| TableError::Write { path: path.to_owned(), reason };
+    let write_err = |reason: String| TableError::Write {
+        path: path.to_owned(),
+        reason,
+    };
     let Some(first) = batches.first() else {
         return Err(write_err("no record batches to write".into()));
     };
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let tmp = tempfile::Builder::new().prefix(".tmp-").suffix(".parquet").tempfile_in(dir).map_err(io_err(dir))?;
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let tmp = tempfile::Builder::new()
+        .prefix(".tmp-")
+        .suffix(".parquet")
+        .tempfile_in(dir)
+        .map_err(io_err(dir))?;
     let file = tmp.reopen().map_err(io_err(path))?;
-    let mut writer = ArrowWriter::try_new(file, Arc::clone(first.schema_ref()), None).map_err(|e| write_err(e.to_string()))?;
+    let mut writer = ArrowWriter::try_new(file, Arc::clone(first.schema_ref()), None)
+        .map_err(|e| write_err(e.to_string()))?;
     for batch in batches {
         writer.write(batch).map_err(|e| write_err(e.to_string()))?;
     }
     let file = writer.into_inner().map_err(|e| write_err(e.to_string()))?;
     file.sync_all().map_err(io_err(path))?;
-    tmp.persist(path).map_err(|e| TableError::Io { path: path.to_owned(), source: e.error })?;
+    tmp.persist(path).map_err(|e| TableError::Io {
+        path: path.to_owned(),
+        source: e.error,
+    })?;
     Ok(())
 }
 
@@ -121,10 +163,17 @@ pub struct CsvRows {
 }
 
 pub fn read_csv_strings<R: Read>(source: R, path: &Path) -> Result<CsvRows, TableError> {
-    let mut reader = csv::ReaderBuilder::new().flexible(true).trim(csv::Trim::All).from_reader(BufReader::new(source));
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(BufReader::new(source));
     let header = reader
         .headers()
-        .map_err(|e| TableError::Csv { path: path.to_owned(), line: 1, reason: csv_reason(&e) })?
+        .map_err(|e| TableError::Csv {
+            path: path.to_owned(),
+            line: 1,
+            reason: csv_reason(&e),
+        })?
         .iter()
         .map(|h| h.trim_start_matches('\u{feff}').to_owned())
         .collect();
@@ -132,7 +181,11 @@ pub fn read_csv_strings<R: Read>(source: R, path: &Path) -> Result<CsvRows, Tabl
     for rec in reader.records() {
         let rec = rec.map_err(|e| {
             let line = e.position().map_or(0, csv::Position::line);
-            TableError::Csv { path: path.to_owned(), line, reason: csv_reason(&e) }
+            TableError::Csv {
+                path: path.to_owned(),
+                line,
+                reason: csv_reason(&e),
+            }
         })?;
         let line = rec.position().map_or(0, csv::Position::line);
         rows.push((line, rec.iter().map(str::to_owned).collect()));
@@ -149,6 +202,7 @@ fn csv_reason(e: &csv::Error) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use arrow_array::{Int64Array, StringArray};
@@ -171,8 +225,22 @@ mod tests {
         write_parquet_atomic(&path, &[batch(5), batch(7)]).unwrap();
         let s = parquet_summary(&path).unwrap();
         assert_eq!(s.rows, 12);
-        assert_eq!(s.columns[0], Column { name: "person_id".into(), data_type: "Int64".into(), nullable: false });
-        assert_eq!(read_parquet(&path).unwrap().iter().map(RecordBatch::num_rows).sum::<usize>(), 12);
+        assert_eq!(
+            s.columns[0],
+            Column {
+                name: "person_id".into(),
+                data_type: "Int64".into(),
+                nullable: false
+            }
+        );
+        assert_eq!(
+            read_parquet(&path)
+                .unwrap()
+                .iter()
+                .map(RecordBatch::num_rows)
+                .sum::<usize>(),
+            12
+        );
         // Only the target remains: no temporary files.
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
@@ -191,7 +259,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("abc");
         std::fs::write(&path, b"abc").unwrap();
-        assert_eq!(sha256_file(&path).unwrap(), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            sha256_file(&path).unwrap(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 
     #[test]
@@ -199,6 +270,9 @@ mod tests {
         let data = "\u{feff}patient_id,status\nA1,opt-out\n\"B,2\",opt-in\n";
         let rows = read_csv_strings(data.as_bytes(), Path::new("c.csv")).unwrap();
         assert_eq!(rows.header, vec!["patient_id", "status"]);
-        assert_eq!(rows.rows[1], (3, vec!["B,2".to_owned(), "opt-in".to_owned()]));
+        assert_eq!(
+            rows.rows[1],
+            (3, vec!["B,2".to_owned(), "opt-in".to_owned()])
+        );
     }
 }

@@ -51,14 +51,20 @@ impl DuoCode {
             "PUB" | "COL" | "RTN" | "US" | "PS" => DuoCode::Informational(s.clone()),
             _ => {
                 if let Some(d) = s.strip_prefix("DS-") {
-                    let ok = !d.is_empty() && d.len() <= 40 && d.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':');
+                    let ok = !d.is_empty()
+                        && d.len() <= 40
+                        && d.chars()
+                            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':');
                     if !ok {
                         return Err(FieldError::new(field, "DS- must be followed by a disease label of letters, digits, '_' or ':'"));
                     }
                     DuoCode::Ds(d.to_owned())
                 } else if let Some(c) = s.strip_prefix("GS-") {
                     let countries: Vec<String> = c.split('+').map(str::to_owned).collect();
-                    if countries.iter().any(|c| c.len() != 2 || !c.chars().all(|x| x.is_ascii_uppercase())) {
+                    if countries
+                        .iter()
+                        .any(|c| c.len() != 2 || !c.chars().all(|x| x.is_ascii_uppercase()))
+                    {
                         return Err(FieldError::new(field, "GS- must be followed by ISO 3166 alpha-2 codes joined by '+' (e.g. GS-KR)"));
                     }
                     DuoCode::Gs(countries)
@@ -77,7 +83,10 @@ impl DuoCode {
 
     /// Whether this code can be a project's declared purpose.
     pub fn is_purpose(&self) -> bool {
-        matches!(self, DuoCode::Gru | DuoCode::Hmb | DuoCode::Ds(_) | DuoCode::Poa | DuoCode::Nmds)
+        matches!(
+            self,
+            DuoCode::Gru | DuoCode::Hmb | DuoCode::Ds(_) | DuoCode::Poa | DuoCode::Nmds
+        )
     }
 }
 
@@ -125,13 +134,21 @@ impl fmt::Display for DuoList {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
     #[test]
     fn duo_codes_round_trip_through_text() {
-        let list = DuoList::parse("use", "gru, NCU,GS-KR+JP,TS-2027-12-31,DS-C50,MOR-2026-01-01").unwrap();
-        assert_eq!(list.to_string(), "GRU,NCU,GS-KR+JP,TS-2027-12-31,DS-C50,MOR-2026-01-01");
+        let list = DuoList::parse(
+            "use",
+            "gru, NCU,GS-KR+JP,TS-2027-12-31,DS-C50,MOR-2026-01-01",
+        )
+        .unwrap();
+        assert_eq!(
+            list.to_string(),
+            "GRU,NCU,GS-KR+JP,TS-2027-12-31,DS-C50,MOR-2026-01-01"
+        );
     }
 
     #[test]

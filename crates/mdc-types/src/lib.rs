@@ -12,7 +12,7 @@ mod names;
 mod phi;
 
 pub use duo::{DuoCode, DuoList};
-pub use manifest::{Manifest, ManifestFile, ManifestKind, ManifestTable};
 pub use error::{ErrorCode, FieldError};
+pub use manifest::{Manifest, ManifestFile, ManifestKind, ManifestTable};
 pub use names::{parse_date, GrantLevel, Role, Slug, UserName};
 pub use phi::{Phi, PhiType, Pseudonym, SourceId};

@@ -17,12 +17,20 @@ pub struct Slug(String);
 impl Slug {
     pub fn parse(field: &str, s: &str) -> Result<Slug, FieldError> {
         let ok_len = (1..=64).contains(&s.len());
-        let ok_first = s.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
-        let ok_chars = s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+        let ok_first = s
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+        let ok_chars = s
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
         if ok_len && ok_first && ok_chars {
             Ok(Slug(s.to_owned()))
         } else {
-            Err(FieldError::new(field, "expected 1-64 characters of a-z, 0-9, '-' or '_', starting with a letter or digit"))
+            Err(FieldError::new(
+                field,
+                "expected 1-64 characters of a-z, 0-9, '-' or '_', starting with a letter or digit",
+            ))
         }
     }
     pub fn as_str(&self) -> &str {
@@ -46,7 +54,9 @@ impl UserName {
     pub fn parse(field: &str, s: &str) -> Result<UserName, FieldError> {
         let body = s.strip_prefix("local:").unwrap_or(s);
         let ok = (1..=64).contains(&body.len())
-            && body.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'));
+            && body
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'));
         if ok {
             Ok(UserName(s.to_owned()))
         } else {
@@ -79,7 +89,13 @@ pub enum Role {
 }
 
 impl Role {
-    pub const ALL: [Role; 5] = [Role::Admin, Role::Steward, Role::Researcher, Role::Reviewer, Role::Auditor];
+    pub const ALL: [Role; 5] = [
+        Role::Admin,
+        Role::Steward,
+        Role::Researcher,
+        Role::Reviewer,
+        Role::Auditor,
+    ];
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Admin => "admin",
@@ -94,7 +110,10 @@ impl Role {
         let mut roles = Vec::new();
         for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let role = part.parse().map_err(|()| {
-                FieldError::new(field, "unknown role (expected admin, steward, researcher, reviewer or auditor)")
+                FieldError::new(
+                    field,
+                    "unknown role (expected admin, steward, researcher, reviewer or auditor)",
+                )
             })?;
             if !roles.contains(&role) {
                 roles.push(role);
@@ -159,6 +178,7 @@ pub fn parse_date(field: &str, s: &str) -> Result<NaiveDate, FieldError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -166,13 +186,19 @@ mod tests {
     fn slugs_reject_path_characters_and_upper_case() {
         assert!(Slug::parse("name", "cxr-2024_v1").is_ok());
         for bad in ["", "../x", "a/b", "Upper", "-lead", &"x".repeat(65)] {
-            assert!(Slug::parse("name", bad).is_err(), "{bad:?} should be rejected");
+            assert!(
+                Slug::parse("name", bad).is_err(),
+                "{bad:?} should be rejected"
+            );
         }
     }
 
     #[test]
     fn roles_parse_as_a_sorted_set_and_reject_unknown_ones() {
-        assert_eq!(Role::parse_list("roles", "steward, admin,steward").unwrap(), vec![Role::Admin, Role::Steward]);
+        assert_eq!(
+            Role::parse_list("roles", "steward, admin,steward").unwrap(),
+            vec![Role::Admin, Role::Steward]
+        );
         let err = Role::parse_list("roles", "admin,superuser").unwrap_err();
         assert_eq!(err.field, "roles");
         assert!(!err.message.contains("superuser"));
@@ -182,7 +208,13 @@ mod tests {
     #[test]
     fn dates_reject_impossible_and_malformed_values() {
         assert!(parse_date("d", "2024-02-29").is_ok());
-        for bad in ["2025-02-30", "2025-13-01", "2025-1-1", "yesterday", "2025-01-01T00:00"] {
+        for bad in [
+            "2025-02-30",
+            "2025-13-01",
+            "2025-1-1",
+            "yesterday",
+            "2025-01-01T00:00",
+        ] {
             assert!(parse_date("d", bad).is_err(), "{bad}");
         }
     }

@@ -43,7 +43,9 @@ impl Pseudonym {
     }
     /// Parses a pseudonym supplied from outside: 16 characters of RFC 4648 base32.
     pub fn parse(s: &str) -> Option<Pseudonym> {
-        let ok = s.len() == 16 && s.bytes().all(|b| b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b));
+        let ok = s.len() == 16
+            && s.bytes()
+                .all(|b| b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b));
         ok.then(|| Pseudonym(s.to_owned()))
     }
     pub fn as_str(&self) -> &str {
@@ -93,6 +95,7 @@ impl PhiType {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -5,7 +5,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
-#[command(name = "mdc", version, about = "Sovereign medical AI data center: de-identify, govern, audit")]
+#[command(
+    name = "mdc",
+    version,
+    about = "Sovereign medical AI data center: de-identify, govern, audit"
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,

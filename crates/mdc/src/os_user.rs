@@ -13,7 +13,9 @@ pub fn current() -> String {
     if let Ok(passwd) = std::fs::read_to_string("/etc/passwd") {
         for line in passwd.lines() {
             let mut parts = line.split(':');
-            let (Some(name), _, Some(id)) = (parts.next(), parts.next(), parts.next()) else { continue };
+            let (Some(name), _, Some(id)) = (parts.next(), parts.next(), parts.next()) else {
+                continue;
+            };
             if id.parse::<u32>().ok() == Some(uid) {
                 return name.to_owned();
             }

@@ -8,8 +8,13 @@ use mdc_types::ErrorCode;
 use serde::Serialize;
 
 pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("MDC_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("MDC_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
 }
 
 /// Prints `value` as JSON when `--json`, else calls `human`.
@@ -23,10 +28,15 @@ pub fn emit<T: Serialize>(json: bool, value: &T, human: impl FnOnce(&T)) -> anyh
 }
 
 pub fn report_error(err: &anyhow::Error, json: bool) -> ExitCode {
-    let code = err.downcast_ref::<StoreError>().map_or(ErrorCode::Internal, StoreError::code);
+    let code = err
+        .downcast_ref::<StoreError>()
+        .map_or(ErrorCode::Internal, StoreError::code);
     let message = format!("{err:#}");
     if json {
-        println!("{}", serde_json::json!({"error": {"code": code.as_str(), "message": message}}));
+        println!(
+            "{}",
+            serde_json::json!({"error": {"code": code.as_str(), "message": message}})
+        );
     }
     eprintln!("error: {message}");
     ExitCode::from(1)
