@@ -276,32 +276,37 @@ pub async fn verify(
             public_key: row.try_get(4)?,
             signature: row.try_get(5)?,
         };
-        if let Err(why) = check_signature(&cp, key) {
-            first.get_or_insert(problem(
-                cp.count,
-                "bad-checkpoint",
-                format!("stored checkpoint #{id}: {why}"),
-            ));
+        // Only a checkpoint with a good signature is evidence about the log.
+        match check_signature(&cp, key) {
+            Err(why) => {
+                first.get_or_insert(problem(
+                    cp.count,
+                    "bad-checkpoint",
+                    format!("stored checkpoint #{id}: {why}"),
+                ));
+            }
+            Ok(()) => hashes_wanted
+                .entry(cp.count)
+                .or_default()
+                .push((format!("stored checkpoint #{id}"), cp.head.clone())),
         }
-        hashes_wanted
-            .entry(cp.count)
-            .or_default()
-            .push((format!("stored checkpoint #{id}"), cp.head.clone()));
         checkpoints.push(cp);
     }
     let mut against_checked = false;
     if let Some(cp) = against {
-        if let Err(why) = check_signature(cp, key) {
-            first.get_or_insert(problem(
-                cp.count,
-                "bad-checkpoint",
-                format!("exported checkpoint: {why}"),
-            ));
+        match check_signature(cp, key) {
+            Err(why) => {
+                first.get_or_insert(problem(
+                    cp.count,
+                    "bad-checkpoint",
+                    format!("exported checkpoint: {why}"),
+                ));
+            }
+            Ok(()) => hashes_wanted
+                .entry(cp.count)
+                .or_default()
+                .push(("the exported checkpoint".into(), cp.head.clone())),
         }
-        hashes_wanted
-            .entry(cp.count)
-            .or_default()
-            .push(("the exported checkpoint".into(), cp.head.clone()));
         against_checked = true;
     }
 

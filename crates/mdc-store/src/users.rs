@@ -303,8 +303,7 @@ impl Store {
         )
         .await?;
         tx.commit().await?;
-        self
-            .token_list(None)
+        self.token_list(None)
             .await?
             .into_iter()
             .find(|t| t.id == id)

@@ -1,0 +1,559 @@
+//! The statistics of a validation report, each defined exactly as issue 7
+//! states, so that independent implementations (scikit-learn, statsmodels, a
+//! NumPy DeLong) agree to 1e-6.
+//!
+//! Everything works on one [`Sorted`] view of the predictions (sorted once,
+//! ascending), and every metric that the bootstrap needs takes optional
+//! per-row weights (resampling counts) aligned with that view. A bootstrap
+//! replicate is then O(n) with no re-sorting, and the point estimate is the
+//! same code with no weights: the two can never drift apart.
+
+use serde::{Deserialize, Serialize};
+
+/// The normal quantile the issue fixes for every 95% interval.
+pub const Z: f64 = 1.959_964;
+
+/// Predictions clipped this far from 0 and 1 before taking the logit.
+const LOGIT_EPS: f64 = 1e-12;
+
+/// An estimate with its 95% interval; `None` when undefined (e.g. no positives).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Interval {
+    pub estimate: Option<f64>,
+    pub ci_low: Option<f64>,
+    pub ci_high: Option<f64>,
+}
+
+impl Interval {
+    pub const UNDEFINED: Interval = Interval {
+        estimate: None,
+        ci_low: None,
+        ci_high: None,
+    };
+}
+
+/// Wilson score interval for `x` successes out of `n`.
+pub fn wilson(x: u64, n: u64) -> Interval {
+    if n == 0 {
+        return Interval::UNDEFINED;
+    }
+    let n = n as f64;
+    let ph = x as f64 / n;
+    let z2 = Z * Z;
+    let denom = 1.0 + z2 / n;
+    let centre = (ph + z2 / (2.0 * n)) / denom;
+    let half = Z / denom * (ph * (1.0 - ph) / n + z2 / (4.0 * n * n)).sqrt();
+    Interval {
+        estimate: Some(ph),
+        ci_low: Some((centre - half).max(0.0)),
+        ci_high: Some((centre + half).min(1.0)),
+    }
+}
+
+/// Predictions and 0/1 labels sorted by prediction, ascending, with the
+/// logits that calibration needs precomputed.
+#[derive(Debug, Clone)]
+pub struct Sorted {
+    pub p: Vec<f64>,
+    pub y: Vec<u8>,
+    logit: Vec<f64>,
+    /// Original row index of each sorted entry.
+    pub order: Vec<u32>,
+}
+
+impl Sorted {
+    /// `p` must be finite and `y` in {0, 1}; [`crate::check_inputs`] says so first.
+    pub fn new(p: &[f64], y: &[u8]) -> Sorted {
+        let mut order: Vec<u32> = (0..p.len() as u32).collect();
+        order.sort_unstable_by(|&a, &b| {
+            p[a as usize]
+                .total_cmp(&p[b as usize])
+                .then_with(|| a.cmp(&b))
+        });
+        let sp: Vec<f64> = order.iter().map(|&i| p[i as usize] + 0.0).collect();
+        let sy: Vec<u8> = order.iter().map(|&i| y[i as usize]).collect();
+        let logit = sp.iter().map(|&v| logit(v)).collect();
+        Sorted {
+            p: sp,
+            y: sy,
+            logit,
+            order,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.p.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.p.is_empty()
+    }
+
+    /// The subset at the given original row indices, sorted (keeps the order).
+    pub fn subset(&self, keep: &[bool]) -> Sorted {
+        let mut out = Sorted {
+            p: Vec::new(),
+            y: Vec::new(),
+            logit: Vec::new(),
+            order: Vec::new(),
+        };
+        for k in 0..self.len() {
+            if keep[self.order[k] as usize] {
+                out.p.push(self.p[k]);
+                out.y.push(self.y[k]);
+                out.logit.push(self.logit[k]);
+                out.order.push(self.order[k]);
+            }
+        }
+        out
+    }
+
+    /// End (exclusive) of the run of equal predictions starting at `i`.
+    #[allow(clippy::float_cmp)] // a tie is exact equality, by definition
+    fn tie_end(&self, i: usize) -> usize {
+        let mut e = i + 1;
+        while e < self.p.len() && self.p[e] == self.p[i] {
+            e += 1;
+        }
+        e
+    }
+}
+
+fn logit(p: f64) -> f64 {
+    let q = p.clamp(LOGIT_EPS, 1.0 - LOGIT_EPS);
+    (q / (1.0 - q)).ln()
+}
+
+#[inline]
+fn wt(w: Option<&[u32]>, i: usize) -> f64 {
+    w.map_or(1.0, |w| f64::from(w[i]))
+}
+
+/// Weighted totals of positives and negatives.
+pub fn class_totals(s: &Sorted, w: Option<&[u32]>) -> (f64, f64) {
+    let mut pos = 0.0;
+    let mut neg = 0.0;
+    for i in 0..s.len() {
+        if s.y[i] == 1 {
+            pos += wt(w, i);
+        } else {
+            neg += wt(w, i);
+        }
+    }
+    (pos, neg)
+}
+
+/// AUROC with ties counted ½ (the Mann–Whitney statistic); `None` with one class.
+pub fn auroc(s: &Sorted, w: Option<&[u32]>) -> Option<f64> {
+    let mut neg_below = 0.0;
+    let mut sum = 0.0;
+    let (mut pos_total, mut neg_total) = (0.0, 0.0);
+    let mut i = 0;
+    while i < s.len() {
+        let e = s.tie_end(i);
+        let (mut gp, mut gn) = (0.0, 0.0);
+        for k in i..e {
+            if s.y[k] == 1 {
+                gp += wt(w, k);
+            } else {
+                gn += wt(w, k);
+            }
+        }
+        sum += gp * (neg_below + 0.5 * gn);
+        neg_below += gn;
+        pos_total += gp;
+        neg_total += gn;
+        i = e;
+    }
+    (pos_total > 0.0 && neg_total > 0.0).then(|| sum / (pos_total * neg_total))
+}
+
+/// AUROC with its DeLong variance and Wald interval.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Auroc {
+    pub estimate: Option<f64>,
+    pub ci_low: Option<f64>,
+    pub ci_high: Option<f64>,
+    /// DeLong: var(V10)/m + var(V01)/n, sample variances (ddof 1).
+    pub variance: Option<f64>,
+}
+
+impl Auroc {
+    pub fn interval(&self) -> Interval {
+        Interval {
+            estimate: self.estimate,
+            ci_low: self.ci_low,
+            ci_high: self.ci_high,
+        }
+    }
+}
+
+/// Running mean and sum of squared deviations (Welford), for ddof-1 variances.
+#[derive(Default)]
+struct Welford {
+    n: f64,
+    mean: f64,
+    m2: f64,
+}
+
+impl Welford {
+    fn push(&mut self, x: f64) {
+        self.n += 1.0;
+        let d = x - self.mean;
+        self.mean += d / self.n;
+        self.m2 += d * (x - self.mean);
+    }
+    fn var(&self) -> f64 {
+        if self.n > 1.0 {
+            self.m2 / (self.n - 1.0)
+        } else {
+            0.0
+        }
+    }
+}
+
+/// DeLong's structural components from one pass over the sorted predictions:
+/// V10 of a positive = (negatives below + ½ tied negatives) / n, V01 of a
+/// negative = (positives above + ½ tied positives) / m.
+pub fn auroc_delong(s: &Sorted) -> Auroc {
+    let (m, n) = class_totals(s, None);
+    if m == 0.0 || n == 0.0 {
+        return Auroc {
+            estimate: None,
+            ci_low: None,
+            ci_high: None,
+            variance: None,
+        };
+    }
+    let mut v10 = Welford::default();
+    let mut v01 = Welford::default();
+    let (mut neg_below, mut pos_below) = (0.0, 0.0);
+    let mut i = 0;
+    while i < s.len() {
+        let e = s.tie_end(i);
+        let gp = s.y[i..e].iter().filter(|&&y| y == 1).count() as f64;
+        let gn = (e - i) as f64 - gp;
+        let pv = (neg_below + 0.5 * gn) / n;
+        let nv = ((m - pos_below - gp) + 0.5 * gp) / m;
+        for k in i..e {
+            if s.y[k] == 1 {
+                v10.push(pv);
+            } else {
+                v01.push(nv);
+            }
+        }
+        neg_below += gn;
+        pos_below += gp;
+        i = e;
+    }
+    let auc = v10.mean;
+    let var = v10.var() / m + v01.var() / n;
+    let se = var.sqrt();
+    Auroc {
+        estimate: Some(auc),
+        ci_low: Some((auc - Z * se).max(0.0)),
+        ci_high: Some((auc + Z * se).min(1.0)),
+        variance: Some(var),
+    }
+}
+
+/// Average precision as scikit-learn's `average_precision_score` defines it:
+/// Σ (R_k − R_{k−1}) P_k over distinct thresholds, descending.
+pub fn auprc(s: &Sorted, w: Option<&[u32]>) -> Option<f64> {
+    let (pos_total, _) = class_totals(s, w);
+    if pos_total == 0.0 {
+        return None;
+    }
+    let (mut tp, mut fp, mut ap, mut prev_recall) = (0.0, 0.0, 0.0, 0.0);
+    let mut e = s.len();
+    while e > 0 {
+        // The tie group ending at e (exclusive), walking down.
+        let mut i = e - 1;
+        #[allow(clippy::float_cmp)] // ties are exact equality
+        while i > 0 && s.p[i - 1] == s.p[e - 1] {
+            i -= 1;
+        }
+        for k in i..e {
+            if s.y[k] == 1 {
+                tp += wt(w, k);
+            } else {
+                fp += wt(w, k);
+            }
+        }
+        if tp + fp > 0.0 {
+            let recall = tp / pos_total;
+            ap += (recall - prev_recall) * (tp / (tp + fp));
+            prev_recall = recall;
+        }
+        e = i;
+    }
+    Some(ap)
+}
+
+/// Confusion counts at a threshold: predicted positive iff p ≥ threshold.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Confusion {
+    pub tp: f64,
+    pub fp: f64,
+    pub tn: f64,
+    #[serde(rename = "fn")]
+    pub fn_: f64,
+}
+
+pub fn confusion(s: &Sorted, threshold: f64, w: Option<&[u32]>) -> Confusion {
+    // Sorted ascending: everything from the first p ≥ threshold is flagged.
+    let cut = s.p.partition_point(|&p| p < threshold);
+    let mut c = Confusion {
+        tp: 0.0,
+        fp: 0.0,
+        tn: 0.0,
+        fn_: 0.0,
+    };
+    for i in 0..s.len() {
+        let v = wt(w, i);
+        match (i >= cut, s.y[i] == 1) {
+            (true, true) => c.tp += v,
+            (true, false) => c.fp += v,
+            (false, false) => c.tn += v,
+            (false, true) => c.fn_ += v,
+        }
+    }
+    c
+}
+
+fn ratio(a: f64, b: f64) -> Option<f64> {
+    (b > 0.0).then(|| a / b)
+}
+
+impl Confusion {
+    pub fn sensitivity(&self) -> Option<f64> {
+        ratio(self.tp, self.tp + self.fn_)
+    }
+    pub fn specificity(&self) -> Option<f64> {
+        ratio(self.tn, self.tn + self.fp)
+    }
+    pub fn ppv(&self) -> Option<f64> {
+        ratio(self.tp, self.tp + self.fp)
+    }
+    pub fn npv(&self) -> Option<f64> {
+        ratio(self.tn, self.tn + self.fn_)
+    }
+}
+
+/// Mean squared error of the probabilities.
+pub fn brier(s: &Sorted, w: Option<&[u32]>) -> f64 {
+    let (mut sum, mut tot) = (0.0, 0.0);
+    for i in 0..s.len() {
+        let d = s.p[i] - f64::from(s.y[i]);
+        let v = wt(w, i);
+        sum += v * d * d;
+        tot += v;
+    }
+    sum / tot
+}
+
+/// One of the ten equal-width bins, b = min(floor(10p), 9).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct CalibrationBin {
+    pub lower: f64,
+    pub upper: f64,
+    pub n: u64,
+    pub positives: u64,
+    pub mean_predicted: Option<f64>,
+    /// Observed event rate with its Wilson interval.
+    pub observed: Interval,
+}
+
+fn bin_of(p: f64) -> usize {
+    ((10.0 * p).floor().max(0.0) as usize).min(9)
+}
+
+/// Expected calibration error: Σ_b (n_b/n)·|mean p − mean y| over 10 bins.
+pub fn ece(s: &Sorted, w: Option<&[u32]>) -> f64 {
+    let mut n = [0.0f64; 10];
+    let mut sp = [0.0f64; 10];
+    let mut sy = [0.0f64; 10];
+    let mut tot = 0.0;
+    for i in 0..s.len() {
+        let b = bin_of(s.p[i]);
+        let v = wt(w, i);
+        n[b] += v;
+        sp[b] += v * s.p[i];
+        sy[b] += v * f64::from(s.y[i]);
+        tot += v;
+    }
+    (0..10)
+        .filter(|&b| n[b] > 0.0)
+        .map(|b| n[b] / tot * (sp[b] / n[b] - sy[b] / n[b]).abs())
+        .sum()
+}
+
+pub fn calibration_bins(s: &Sorted) -> Vec<CalibrationBin> {
+    let mut n = [0u64; 10];
+    let mut pos = [0u64; 10];
+    let mut sp = [0.0f64; 10];
+    for i in 0..s.len() {
+        let b = bin_of(s.p[i]);
+        n[b] += 1;
+        pos[b] += u64::from(s.y[i]);
+        sp[b] += s.p[i];
+    }
+    (0..10)
+        .map(|b| CalibrationBin {
+            lower: b as f64 / 10.0,
+            upper: (b + 1) as f64 / 10.0,
+            n: n[b],
+            positives: pos[b],
+            mean_predicted: (n[b] > 0).then(|| sp[b] / n[b] as f64),
+            observed: wilson(pos[b], n[b]),
+        })
+        .collect()
+}
+
+/// Calibration slope: the coefficient of an unpenalised logistic regression of
+/// y on logit(p) with an intercept, by Newton–Raphson (IRLS). `None` when it
+/// does not converge (e.g. perfect separation).
+pub fn calibration_slope(s: &Sorted, w: Option<&[u32]>) -> Option<f64> {
+    let (mut a, mut b) = (0.0f64, 1.0f64);
+    for _ in 0..100 {
+        let (mut g0, mut g1, mut h00, mut h01, mut h11) = (0.0, 0.0, 0.0, 0.0, 0.0);
+        for i in 0..s.len() {
+            let v = wt(w, i);
+            if v == 0.0 {
+                continue;
+            }
+            let x = s.logit[i];
+            let mu = sigmoid(a + b * x);
+            let r = f64::from(s.y[i]) - mu;
+            let q = mu * (1.0 - mu) * v;
+            g0 += v * r;
+            g1 += v * r * x;
+            h00 += q;
+            h01 += q * x;
+            h11 += q * x * x;
+        }
+        let det = h00 * h11 - h01 * h01;
+        if !(det.is_finite() && det.abs() > 1e-300) {
+            return None;
+        }
+        let da = (h11 * g0 - h01 * g1) / det;
+        let db = (h00 * g1 - h01 * g0) / det;
+        a += da;
+        b += db;
+        if !(a.is_finite() && b.is_finite()) {
+            return None;
+        }
+        if da.abs() < 1e-12 * (1.0 + a.abs()) && db.abs() < 1e-12 * (1.0 + b.abs()) {
+            return Some(b);
+        }
+    }
+    None
+}
+
+/// Calibration-in-the-large: the intercept of a logistic regression with
+/// logit(p) as offset (slope fixed at 1), by Newton–Raphson.
+pub fn calibration_intercept(s: &Sorted, w: Option<&[u32]>) -> Option<f64> {
+    let mut a = 0.0f64;
+    for _ in 0..100 {
+        let (mut g, mut h) = (0.0, 0.0);
+        for i in 0..s.len() {
+            let v = wt(w, i);
+            if v == 0.0 {
+                continue;
+            }
+            let mu = sigmoid(a + s.logit[i]);
+            g += v * (f64::from(s.y[i]) - mu);
+            h += v * mu * (1.0 - mu);
+        }
+        if !(h.is_finite() && h > 1e-300) {
+            return None;
+        }
+        let d = g / h;
+        a += d;
+        if !a.is_finite() {
+            return None;
+        }
+        if d.abs() < 1e-12 * (1.0 + a.abs()) {
+            return Some(a);
+        }
+    }
+    None
+}
+
+fn sigmoid(t: f64) -> f64 {
+    if t >= 0.0 {
+        1.0 / (1.0 + (-t).exp())
+    } else {
+        let e = t.exp();
+        e / (1.0 + e)
+    }
+}
+
+/// Decision-curve net benefit of the model and of treating everyone.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct NetBenefit {
+    pub threshold: f64,
+    pub model: f64,
+    pub treat_all: f64,
+}
+
+/// The thresholds of the decision curve: 0.05, 0.10, …, 0.95.
+pub fn net_benefit_grid() -> Vec<f64> {
+    (1..20).map(|k| f64::from(k) * 0.05).collect()
+}
+
+pub fn net_benefit(s: &Sorted, thresholds: &[f64]) -> Vec<NetBenefit> {
+    let n = s.len() as f64;
+    let (pos, _) = class_totals(s, None);
+    let prev = pos / n;
+    thresholds
+        .iter()
+        .map(|&t| {
+            let c = confusion(s, t, None);
+            let odds = t / (1.0 - t);
+            NetBenefit {
+                threshold: t,
+                model: c.tp / n - c.fp / n * odds,
+                treat_all: prev - (1.0 - prev) * odds,
+            }
+        })
+        .collect()
+}
+
+/// ROC curve points (fpr, tpr), one per distinct threshold, from (0,0) to (1,1).
+pub fn roc_points(s: &Sorted, w: Option<&[u32]>) -> Vec<(f64, f64)> {
+    let (pos_total, neg_total) = class_totals(s, w);
+    let mut pts = vec![(0.0, 0.0)];
+    if pos_total == 0.0 || neg_total == 0.0 {
+        return pts;
+    }
+    let (mut tp, mut fp) = (0.0, 0.0);
+    let mut e = s.len();
+    while e > 0 {
+        let mut i = e - 1;
+        #[allow(clippy::float_cmp)] // ties are exact equality
+        while i > 0 && s.p[i - 1] == s.p[e - 1] {
+            i -= 1;
+        }
+        for k in i..e {
+            if s.y[k] == 1 {
+                tp += wt(w, k);
+            } else {
+                fp += wt(w, k);
+            }
+        }
+        pts.push((fp / neg_total, tp / pos_total));
+        e = i;
+    }
+    pts
+}
+
+/// TPR of a ROC curve at a given FPR (the highest TPR reached at or below it).
+pub fn tpr_at(points: &[(f64, f64)], fpr: f64) -> f64 {
+    let k = points.partition_point(|&(f, _)| f <= fpr + 1e-15);
+    if k == 0 {
+        0.0
+    } else {
+        points[k - 1].1
+    }
+}
