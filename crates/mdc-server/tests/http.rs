@@ -1,4 +1,6 @@
 //! HTTP API tests: the real router served on port 0 over a temporary data root,
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! driven by a real HTTP client.
 
 use std::net::SocketAddr;

@@ -1,5 +1,7 @@
 //! CLI tests: the real `mdc` binary against temporary data roots.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
@@ -104,8 +106,7 @@ fn dataset(dir: &Path, key_id: &str, files: usize, rows: usize) {
 
 fn key_id(root: &Path) -> String {
     let key = std::fs::read(root.join("keys/pseudonym.key")).unwrap();
-    use sha2_shim::digest_hex;
-    digest_hex(&key)[..8].to_owned()
+    sha2_shim::digest_hex(&key)[..8].to_owned()
 }
 
 /// SHA-256 through the binary's own dependency would need sha2 here; use
