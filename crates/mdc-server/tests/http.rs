@@ -19,7 +19,7 @@ struct App {
     base: String,
     admin: String,
     store: Arc<Store>,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 async fn spawn_app() -> App {
@@ -45,7 +45,7 @@ async fn spawn_app() -> App {
         base: format!("http://{addr}"),
         admin: init.admin_token,
         store,
-        _dir: dir,
+        dir,
     }
 }
 
@@ -355,7 +355,7 @@ async fn the_governance_flow_works_over_http_with_the_same_gates_and_audit() {
     let kim = app.user_with_token("kim", &["researcher"]).await;
     let park = app.user_with_token("park", &["researcher"]).await;
     let auditor = app.user_with_token("han", &["auditor"]).await;
-    let data = app._dir.path().join("cohort");
+    let data = app.dir.path().join("cohort");
     write_dataset(&data, &app.store.key_id());
 
     let (s, v) = app
