@@ -126,8 +126,18 @@ def reference(y, p, threshold, subgroups):
     logit = np.log(lp / (1 - lp))
     fit = sm.Logit(y, sm.add_constant(logit)).fit(method="newton", tol=1e-14, maxiter=200, disp=0)
     out["calibration_slope"] = float(fit.params[1])
-    glm = sm.GLM(y, np.ones((len(y), 1)), family=sm.families.Binomial(), offset=logit).fit(tol=1e-14, maxiter=200)
-    out["calibration_intercept"] = float(glm.params[0])
+    # Calibration-in-the-large: the root of the (monotone) score equation
+    # sum(y - sigmoid(a + logit)) = 0, found by Brent's method; cross-checked
+    # against statsmodels' GLM with offset, whose IRLS can diverge when some
+    # predictions are exactly 0 (logit -27.6), as in the tied fixture.
+    from scipy.optimize import brentq
+    from scipy.special import expit
+    a = brentq(lambda a: float(np.sum(y - expit(a + logit))), -50, 50, xtol=1e-15, rtol=1e-15, maxiter=500)
+    with np.errstate(all="ignore"):
+        glm = sm.GLM(y, np.ones((len(y), 1)), family=sm.families.Binomial(), offset=logit).fit(tol=1e-14, maxiter=200)
+    if abs(glm.params[0]) < 50:
+        assert abs(glm.params[0] - a) < 1e-8, (glm.params[0], a)
+    out["calibration_intercept"] = float(a)
     bins = np.minimum(np.floor(10 * p), 9).astype(int)
     ece = 0.0
     for b in range(10):

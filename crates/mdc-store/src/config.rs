@@ -28,7 +28,9 @@ impl PseudonymMode {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    /// `sqlite:catalog.db` (relative to the root) or `postgres://…`.
+    /// `sqlite:catalog.db` (relative to the root) or `postgres://…`. Keep a
+    /// PostgreSQL password out of this file: set `MDC_DATABASE` in the service's
+    /// environment instead, which overrides this value.
     pub database: String,
     pub pseudonym_mode: PseudonymMode,
     pub date_shift_range: u32,
@@ -136,13 +138,16 @@ impl Root {
         self.0.join("outputs")
     }
     /// Resolves `sqlite:catalog.db` relative to the root; other URLs pass through.
-    pub fn database_url(&self, configured: &str) -> String {
+    /// Only `init` may create the SQLite file: opening a root whose catalog has
+    /// gone missing must fail, not start an empty catalog.
+    pub fn database_url(&self, configured: &str, create: bool) -> String {
         match configured.strip_prefix("sqlite:") {
             Some(rest) if !rest.starts_with('/') && !rest.starts_with("//") => {
                 let (file, query) = rest.split_once('?').unwrap_or((rest, ""));
                 let abs = self.0.join(file);
+                let mode = if create { "rwc" } else { "rw" };
                 let sep = if query.is_empty() {
-                    "?mode=rwc".to_owned()
+                    format!("?mode={mode}")
                 } else {
                     format!("?{query}")
                 };

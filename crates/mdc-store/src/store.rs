@@ -90,6 +90,20 @@ impl std::fmt::Debug for InitReport {
     }
 }
 
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`, for printing.
+pub fn redact_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    match rest.split_once('@') {
+        Some((creds, host)) if creds.contains(':') => {
+            let user = creds.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}:***@{host}")
+        }
+        _ => url.to_owned(),
+    }
+}
+
 /// Korea Standard Time: IRB and consent dates are Korean calendar dates.
 pub(crate) fn today() -> NaiveDate {
     let now = chrono::Utc::now();
@@ -158,7 +172,7 @@ impl Store {
             .clone()
             .unwrap_or_else(|| "sqlite:catalog.db".into());
         let config = Config::new(database.clone(), opts.pseudonyms, opts.date_shift_range);
-        let db = Db::connect(&root.database_url(&config.database)).await?;
+        let db = Db::connect(&root.database_url(&config.database, true)).await?;
         db.migrate().await?;
         let existing: i64 = sqlx::query("SELECT COUNT(*) FROM users")
             .fetch_one(db.pool())
@@ -231,7 +245,7 @@ impl Store {
             root: root.path().to_owned(),
             key_id: store.pseudonym_key.key_id(),
             pseudonym_mode: opts.pseudonyms,
-            database,
+            database: redact_password(&database),
             admin_user: admin.to_string(),
             admin_token: token.secret,
             operator: operator.to_string(),
@@ -243,7 +257,20 @@ impl Store {
         let config = Config::load(&root)?;
         let pseudonym_key = keys::load_pseudonym_key(&root.pseudonym_key())?;
         let signer = keys::load_audit_key(&root.audit_key())?;
-        let db = Db::connect(&root.database_url(&config.database)).await?;
+        let db = Db::connect(&root.database_url(&config.database, false))
+            .await
+            .map_err(|e| {
+                // Never print a PostgreSQL URL: it may carry a password.
+                let what = if config.database.starts_with("sqlite:") {
+                    config.database.clone()
+                } else {
+                    "the PostgreSQL catalog".into()
+                };
+                StoreError::Config(format!(
+                    "cannot open {what} of root {}: {e}",
+                    root.path().display()
+                ))
+            })?;
         db.migrate().await?;
         Ok(Store {
             root,
@@ -674,5 +701,25 @@ impl Store {
             restored.push(name.clone());
         }
         Ok(restored)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    #[test]
+    fn database_passwords_are_never_printed() {
+        assert_eq!(
+            super::redact_password("postgres://mdc:s3cret@db:5432/mdc"),
+            "postgres://mdc:***@db:5432/mdc"
+        );
+        assert_eq!(
+            super::redact_password("postgres://mdc@db/mdc"),
+            "postgres://mdc@db/mdc"
+        );
+        assert_eq!(
+            super::redact_password("sqlite:catalog.db"),
+            "sqlite:catalog.db"
+        );
     }
 }

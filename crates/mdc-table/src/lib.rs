@@ -5,6 +5,8 @@
 //! record batches; writes go to a temporary name in the target folder and are
 //! renamed at the end, so a crash never leaves a half-written file.
 
+pub mod columns;
+
 use std::fs::File;
 use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};

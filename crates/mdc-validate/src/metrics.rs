@@ -414,8 +414,39 @@ pub fn calibration_bins(s: &Sorted) -> Vec<CalibrationBin> {
 /// y on logit(p) with an intercept, by Newton–Raphson (IRLS). `None` when it
 /// does not converge (e.g. perfect separation).
 pub fn calibration_slope(s: &Sorted, w: Option<&[u32]>) -> Option<f64> {
+    newton(s, w, true).map(|(_, b)| b)
+}
+
+/// Log-likelihood of the logistic model a + b·logit(p).
+fn loglik(s: &Sorted, w: Option<&[u32]>, a: f64, b: f64) -> f64 {
+    let mut ll = 0.0;
+    for i in 0..s.len() {
+        let v = wt(w, i);
+        if v == 0.0 {
+            continue;
+        }
+        let t = a + b * s.logit[i];
+        // log σ(t) = −log(1 + e^{−t}); log(1 − σ(t)) = −log(1 + e^{t}).
+        ll -= v * if s.y[i] == 1 { softplus(-t) } else { softplus(t) };
+    }
+    ll
+}
+
+fn softplus(t: f64) -> f64 {
+    if t > 0.0 {
+        t + (-t).exp().ln_1p()
+    } else {
+        t.exp().ln_1p()
+    }
+}
+
+/// Newton–Raphson with step halving for the logistic regression of y on
+/// logit(p): both coefficients (`free_slope`) or the intercept alone with the
+/// slope fixed at 1 (logit(p) as offset). Returns (intercept, slope).
+fn newton(s: &Sorted, w: Option<&[u32]>, free_slope: bool) -> Option<(f64, f64)> {
     let (mut a, mut b) = (0.0f64, 1.0f64);
-    for _ in 0..100 {
+    let mut ll = loglik(s, w, a, b);
+    for _ in 0..200 {
         let (mut g0, mut g1, mut h00, mut h01, mut h11) = (0.0, 0.0, 0.0, 0.0, 0.0);
         for i in 0..s.len() {
             let v = wt(w, i);
@@ -432,19 +463,40 @@ pub fn calibration_slope(s: &Sorted, w: Option<&[u32]>) -> Option<f64> {
             h01 += q * x;
             h11 += q * x * x;
         }
-        let det = h00 * h11 - h01 * h01;
-        if !(det.is_finite() && det.abs() > 1e-300) {
+        let (da, db) = if free_slope {
+            let det = h00 * h11 - h01 * h01;
+            if !(det.is_finite() && det.abs() > 1e-300) {
+                return None;
+            }
+            ((h11 * g0 - h01 * g1) / det, (h00 * g1 - h01 * g0) / det)
+        } else {
+            if !(h00.is_finite() && h00 > 1e-300) {
+                return None;
+            }
+            (g0 / h00, 0.0)
+        };
+        // Step halving: never accept a step that lowers the likelihood.
+        let mut step = 1.0;
+        let (mut na, mut nb, mut nll);
+        loop {
+            na = a + step * da;
+            nb = b + step * db;
+            nll = loglik(s, w, na, nb);
+            if nll >= ll - 1e-12 * ll.abs() || step < 1e-10 {
+                break;
+            }
+            step *= 0.5;
+        }
+        if !(na.is_finite() && nb.is_finite()) {
             return None;
         }
-        let da = (h11 * g0 - h01 * g1) / det;
-        let db = (h00 * g1 - h01 * g0) / det;
-        a += da;
-        b += db;
-        if !(a.is_finite() && b.is_finite()) {
-            return None;
-        }
-        if da.abs() < 1e-12 * (1.0 + a.abs()) && db.abs() < 1e-12 * (1.0 + b.abs()) {
-            return Some(b);
+        let converged = (na - a).abs() < 1e-12 * (1.0 + a.abs())
+            && (nb - b).abs() < 1e-12 * (1.0 + b.abs());
+        a = na;
+        b = nb;
+        ll = nll;
+        if converged {
+            return Some((a, b));
         }
     }
     None
@@ -453,31 +505,7 @@ pub fn calibration_slope(s: &Sorted, w: Option<&[u32]>) -> Option<f64> {
 /// Calibration-in-the-large: the intercept of a logistic regression with
 /// logit(p) as offset (slope fixed at 1), by Newton–Raphson.
 pub fn calibration_intercept(s: &Sorted, w: Option<&[u32]>) -> Option<f64> {
-    let mut a = 0.0f64;
-    for _ in 0..100 {
-        let (mut g, mut h) = (0.0, 0.0);
-        for i in 0..s.len() {
-            let v = wt(w, i);
-            if v == 0.0 {
-                continue;
-            }
-            let mu = sigmoid(a + s.logit[i]);
-            g += v * (f64::from(s.y[i]) - mu);
-            h += v * mu * (1.0 - mu);
-        }
-        if !(h.is_finite() && h > 1e-300) {
-            return None;
-        }
-        let d = g / h;
-        a += d;
-        if !a.is_finite() {
-            return None;
-        }
-        if d.abs() < 1e-12 * (1.0 + a.abs()) {
-            return Some(a);
-        }
-    }
-    None
+    newton(s, w, false).map(|(a, _)| a)
 }
 
 fn sigmoid(t: f64) -> f64 {
@@ -499,7 +527,7 @@ pub struct NetBenefit {
 
 /// The thresholds of the decision curve: 0.05, 0.10, …, 0.95.
 pub fn net_benefit_grid() -> Vec<f64> {
-    (1..20).map(|k| f64::from(k) * 0.05).collect()
+    (1..20).map(|k| f64::from(k) / 20.0).collect()
 }
 
 pub fn net_benefit(s: &Sorted, thresholds: &[f64]) -> Vec<NetBenefit> {

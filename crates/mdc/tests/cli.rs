@@ -165,6 +165,20 @@ fn init_prints_a_token_once_and_never_overwrites_an_existing_root() {
 }
 
 #[test]
+fn a_root_whose_catalog_went_missing_is_an_error_not_a_new_empty_catalog() {
+    let r = init();
+    let root = r.path();
+    for f in ["catalog.db", "catalog.db-wal", "catalog.db-shm"] {
+        let _ = std::fs::remove_file(root.join(f));
+    }
+    let err = fail(&root, &["dataset", "list"], 1);
+    assert!(err.contains("cannot open sqlite:catalog.db"), "{err}");
+    assert!(!root.join("catalog.db").exists());
+    let err = fail(&r.dir.path().join("nowhere"), &["dataset", "list"], 1);
+    assert!(err.contains("not an mdc data root"), "{err}");
+}
+
+#[test]
 fn bad_input_names_the_field_exits_1_and_writes_nothing() {
     let r = init();
     let root = r.path();

@@ -1,0 +1,1 @@
+//! Governed SQL and disclosure control.
