@@ -90,6 +90,19 @@ impl std::fmt::Debug for InitReport {
     }
 }
 
+/// `--since` as a date (`2026-11-01`, Korea time midnight) or an RFC 3339 time,
+/// turned into the stored UTC text form so that text comparison is time order.
+fn normalise_since(since: &str) -> Result<String> {
+    let fmt = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string();
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(since.trim()) {
+        return Ok(fmt(t.with_timezone(&chrono::Utc)));
+    }
+    let day = mdc_types::parse_date("since", since)
+        .map_err(|_| StoreError::invalid("since", "expected YYYY-MM-DD or an RFC 3339 time"))?;
+    let kst_midnight = day.and_hms_opt(0, 0, 0).unwrap_or_default() - chrono::Duration::hours(9);
+    Ok(fmt(kst_midnight.and_utc()))
+}
+
 /// `postgres://user:secret@host/db` → `postgres://user:***@host/db`, for printing.
 pub fn redact_password(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
@@ -572,9 +585,16 @@ impl Store {
         actor: &Actor,
         filter: &audit::LogFilter,
     ) -> Result<Vec<audit::Entry>> {
+        let mut filter = filter.clone();
+        if let Some(since) = &filter.since {
+            filter.since = Some(normalise_since(since)?);
+        }
+        if filter.limit.is_some_and(|l| l < 1) {
+            return Err(StoreError::invalid("limit", "must be at least 1"));
+        }
         self.authorize(actor, Action::ReadAudit, &Resource::System)
             .await?;
-        audit::list(&self.db, filter).await
+        audit::list(&self.db, &filter).await
     }
 
     pub async fn audit_verify(
@@ -707,6 +727,20 @@ impl Store {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    #[test]
+    fn since_accepts_dates_and_times_and_rejects_anything_else() {
+        assert_eq!(
+            super::normalise_since("2026-11-01").unwrap(),
+            "2026-10-31T15:00:00.000000Z"
+        );
+        assert_eq!(
+            super::normalise_since("2026-11-01T09:30:00+09:00").unwrap(),
+            "2026-11-01T00:30:00.000000Z"
+        );
+        assert!(super::normalise_since("yesterday").is_err());
+        assert!(super::normalise_since("2026-02-30").is_err());
+    }
+
     #[test]
     fn database_passwords_are_never_printed() {
         assert_eq!(
