@@ -37,8 +37,8 @@ BASIC = {
     "X/Z": "XZ",
     "X/D": "XD",
     "Z/D": "ZD",
-    "X/Z/D": "XZD",
-    "X/Z/U*": "XZU",
+    "X/Z/D": "Xzd",
+    "X/Z/U*": "Xzu",
 }
 
 
@@ -54,7 +54,7 @@ def main():
     out.append("")
     out.append("use crate::action::{Basic, TableEntry};")
     out.append("")
-    out.append(f"pub(crate) const TABLE: [TableEntry; {len(rows)}] = [")
+    out.append(f"pub(crate) static TABLE: [TableEntry; {len(rows)}] = [")
     for r in sorted(rows, key=lambda r: r["tag"]):
         tag = r["tag"]
         m = re.fullmatch(r"\(([0-9A-FX]{4}),([0-9A-FX]{4})\)", tag)
@@ -72,7 +72,8 @@ def main():
         opts = ", ".join(f"b'{r[o]}'" if o in r else "0" for o in OPTS)
         name = r["name"].replace("\\", "\\\\").replace('"', '\\"')
         out.append(
-            f'    TableEntry {{ tag: 0x{value:08X}, mask: 0x{mask:08X}, private: {private}, '
+            f'    TableEntry {{ tag: 0x{value >> 16:04X}_{value & 0xFFFF:04X}, '
+            f'mask: 0x{mask >> 16:04X}_{mask & 0xFFFF:04X}, private: {private}, '
             f'name: "{name}", basic: Basic::{basic}, options: [{opts}] }},'
         )
     out.append("];")

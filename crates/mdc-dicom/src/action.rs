@@ -20,15 +20,19 @@ pub(crate) enum Basic {
     Z,
     D,
     U,
+    // The Basic Profile column has no K or C in the 2025a edition; kept so a
+    // later edition's table still compiles.
+    #[allow(dead_code)]
     K,
+    #[allow(dead_code)]
     C,
     /// X unless Z is needed for conformance.
     XZ,
     XD,
     ZD,
-    XZD,
+    Xzd,
     /// X, Z, or keep the sequence and replace the UIDs inside it.
-    XZU,
+    Xzu,
 }
 
 #[derive(Debug)]
@@ -130,7 +134,8 @@ impl ProfileOption {
 }
 
 /// CID 7050 code of the Basic Application Confidentiality Profile itself.
-pub const BASIC_PROFILE_CODE: (&str, &str) = ("113100", "Basic Application Confidentiality Profile");
+pub const BASIC_PROFILE_CODE: (&str, &str) =
+    ("113100", "Basic Application Confidentiality Profile");
 
 /// What the engine does to one attribute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
@@ -165,11 +170,10 @@ impl Action {
     }
 }
 
-/// A resolved row: the action and the standard's attribute name.
+/// A resolved row: the action.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Resolved {
     pub action: Action,
-    pub name: &'static str,
 }
 
 fn exact_index() -> &'static HashMap<u32, usize> {
@@ -184,8 +188,27 @@ fn exact_index() -> &'static HashMap<u32, usize> {
     })
 }
 
+/// The standard's name of a tag's row, for the report when the dictionary
+/// has no keyword (retired or masked rows such as overlays).
+pub(crate) fn table_name(tag: u32) -> Option<&'static str> {
+    entry(tag).map(|e| e.name)
+}
+
+#[cfg(test)]
 pub(crate) fn table_len() -> usize {
     TABLE.len()
+}
+
+/// Rows with `X` digits in their tag (curves 50xx, overlays 60xx): few, so
+/// they are scanned after the exact lookup misses.
+fn masked_rows() -> &'static [&'static TableEntry] {
+    static ROWS: OnceLock<Vec<&'static TableEntry>> = OnceLock::new();
+    ROWS.get_or_init(|| {
+        TABLE
+            .iter()
+            .filter(|e| !e.private && e.mask != u32::MAX)
+            .collect()
+    })
 }
 
 /// The table row for a standard (even-group) tag, if any.
@@ -193,9 +216,10 @@ fn entry(tag: u32) -> Option<&'static TableEntry> {
     if let Some(&i) = exact_index().get(&tag) {
         return TABLE.get(i);
     }
-    TABLE
+    masked_rows()
         .iter()
-        .find(|e| !e.private && e.mask != u32::MAX && tag & e.mask == e.tag)
+        .copied()
+        .find(|e| tag & e.mask == e.tag)
 }
 
 /// Collapses the compound Basic Profile actions. We cannot know each IOD's
@@ -205,14 +229,14 @@ fn entry(tag: u32) -> Option<&'static TableEntry> {
 fn basic_action(b: Basic) -> Action {
     match b {
         Basic::X => Action::Remove,
-        Basic::Z | Basic::XZ | Basic::ZD | Basic::XZD => Action::Zero,
+        Basic::Z | Basic::XZ | Basic::ZD | Basic::Xzd => Action::Zero,
         Basic::D | Basic::XD => Action::Dummy,
         Basic::U => Action::Uid,
         Basic::K => Action::Keep,
         Basic::C => Action::Clean,
         // Source and referenced image sequences: the links matter, and every
         // UID inside them is itself a U row, so the sequence is kept and walked.
-        Basic::XZU => Action::Keep,
+        Basic::Xzu => Action::Keep,
     }
 }
 
@@ -244,7 +268,6 @@ impl Options {
         let Some(e) = entry(tag) else {
             return Resolved {
                 action: Action::Keep,
-                name: "",
             };
         };
         let mut action = basic_action(e.basic);
@@ -262,10 +285,7 @@ impl Options {
                 Action::Clean
             };
         }
-        Resolved {
-            action,
-            name: e.name,
-        }
+        Resolved { action }
     }
 }
 

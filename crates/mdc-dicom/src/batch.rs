@@ -39,7 +39,9 @@ pub enum BatchError {
     NoInput(PathBuf),
     #[error("output folder {0} is not empty; choose a new folder")]
     OutputNotEmpty(PathBuf),
-    #[error("{what} {path} must not be inside the output folder (it would be registered with the data)")]
+    #[error(
+        "{what} {path} must not be inside the output folder (it would be registered with the data)"
+    )]
     InsideOutput { what: &'static str, path: PathBuf },
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: io::Error },
@@ -180,9 +182,7 @@ fn collect(input: &Path) -> Result<Vec<PathBuf>, BatchError> {
 }
 
 fn inside(child: &Path, parent: &Path) -> bool {
-    let abs = |p: &Path| {
-        std::path::absolute(p).unwrap_or_else(|_| p.to_owned())
-    };
+    let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_owned());
     abs(child).starts_with(abs(parent))
 }
 
@@ -205,17 +205,84 @@ impl<W: Write> Write for HashingWriter<W> {
     }
 }
 
+/// Inputs at least this large are hashed on a side thread, so that hashing the
+/// input (for the manifest's source digest) overlaps hashing the output.
+const THREADED_HASH_FROM: u64 = 4 << 20;
+const HASH_CHUNK: usize = 1 << 18;
+
+enum InputHash {
+    Inline(Sha256),
+    Thread {
+        pending: Vec<u8>,
+        tx: std::sync::mpsc::SyncSender<Vec<u8>>,
+        handle: std::thread::JoinHandle<Sha256>,
+    },
+}
+
 /// A reader that hashes and counts what passes through.
 struct HashingReader<R> {
     inner: R,
-    hasher: Sha256,
+    hash: InputHash,
     n: u64,
+}
+
+impl<R> HashingReader<R> {
+    fn new(inner: R, size_hint: u64) -> Self {
+        let hash = if size_hint >= THREADED_HASH_FROM {
+            // Bounded: at most 4 chunks (1 MiB) wait for the hasher.
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
+            let handle = std::thread::spawn(move || {
+                let mut h = Sha256::new();
+                for chunk in rx {
+                    h.update(&chunk);
+                }
+                h
+            });
+            InputHash::Thread {
+                pending: Vec::with_capacity(HASH_CHUNK),
+                tx,
+                handle,
+            }
+        } else {
+            InputHash::Inline(Sha256::new())
+        };
+        HashingReader { inner, hash, n: 0 }
+    }
+
+    fn finish(self) -> String {
+        match self.hash {
+            InputHash::Inline(h) => hex(h.finalize()),
+            InputHash::Thread {
+                pending,
+                tx,
+                handle,
+            } => {
+                let _ = tx.send(pending);
+                drop(tx);
+                // A panicked hasher thread gives an all-zero digest, which no
+                // real input has; the file itself is unaffected.
+                handle
+                    .join()
+                    .map_or_else(|_| "0".repeat(64), |h| hex(h.finalize()))
+            }
+        }
+    }
 }
 
 impl<R: Read> Read for HashingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
+        match &mut self.hash {
+            InputHash::Inline(h) => h.update(&buf[..n]),
+            InputHash::Thread { pending, tx, .. } => {
+                pending.extend_from_slice(&buf[..n]);
+                if pending.len() >= HASH_CHUNK {
+                    let full = std::mem::replace(pending, Vec::with_capacity(HASH_CHUNK));
+                    tx.send(full)
+                        .map_err(|_| io::Error::other("input hasher stopped"))?;
+                }
+            }
+        }
         self.n += n as u64;
         Ok(n)
     }
@@ -266,11 +333,8 @@ fn one_file(shared: &Shared<'_>, path: &Path, actions: &mut ActionCounts) -> Fil
             return result;
         }
     };
-    let mut reader = HashingReader {
-        inner: BufReader::with_capacity(1 << 16, file),
-        hasher: Sha256::new(),
-        n: 0,
-    };
+    let size = file.metadata().map_or(0, |m| m.len());
+    let mut reader = HashingReader::new(BufReader::with_capacity(1 << 16, file), size);
     let n = shared.tmp_seq.fetch_add(1, Ordering::Relaxed);
     let tmp = shared
         .paths
@@ -287,7 +351,7 @@ fn one_file(shared: &Shared<'_>, path: &Path, actions: &mut ActionCounts) -> Fil
     // Hash the rest of the input too, so the source digest covers every byte.
     let _ = io::copy(&mut reader, &mut io::sink());
     result.bytes_in = reader.n;
-    result.sha256_in = hex(reader.hasher.finalize());
+    result.sha256_in = reader.finish();
     match outcome {
         Err(e) => {
             let _ = fs::remove_file(&tmp);
@@ -316,11 +380,13 @@ fn one_file(shared: &Shared<'_>, path: &Path, actions: &mut ActionCounts) -> Fil
             let hw = w.writer;
             let n_out = hw.n;
             let digest = hex(hw.hasher.finalize());
+            // No fsync per file (it would cost more than the de-identification
+            // of a small file); the rename is atomic, and the manifest's digests
+            // make `register` refuse a file a crash left incomplete.
             let closed = hw
                 .inner
                 .into_inner()
-                .map_err(io::IntoInnerError::into_error)
-                .and_then(|f| f.sync_data().map(|()| f));
+                .map_err(io::IntoInnerError::into_error);
             let inst = w.instance;
             let relp = format!(
                 "{}/{}/{}/{}.dcm",
@@ -428,16 +494,19 @@ fn instances_batch(done: &[&FileResult]) -> Result<RecordBatch, BatchError> {
         schema,
         vec![
             Arc::new(s(&|i, _| i.patient_pseudonym.clone())),
-            Arc::new(Int64Array::from_iter_values(inst.iter().map(|(i, _)| i.person_id))),
+            Arc::new(Int64Array::from_iter_values(
+                inst.iter().map(|(i, _)| i.person_id),
+            )),
             Arc::new(s(&|i, _| i.study_instance_uid.clone())),
             Arc::new(s(&|i, _| i.series_instance_uid.clone())),
             Arc::new(s(&|i, _| i.sop_instance_uid.clone())),
             Arc::new(s(&|i, _| i.sop_class_uid.clone())),
             Arc::new(s(&|i, _| i.modality.clone())),
-            Arc::new(Date32Array::from_iter(inst.iter().map(|(i, _)| {
-                i.study_date
-                    .map(|d| (d - epoch).num_days() as i32)
-            }))),
+            Arc::new(
+                inst.iter()
+                    .map(|(i, _)| i.study_date.map(|d| (d - epoch).num_days() as i32))
+                    .collect::<Date32Array>(),
+            ),
             Arc::new(s(&|i, _| i.transfer_syntax.clone())),
             Arc::new(s(&|_, r| r.output.clone().unwrap_or_default())),
             Arc::new(Int64Array::from_iter_values(
@@ -466,7 +535,10 @@ pub fn run(
     if !paths.input.exists() {
         return Err(BatchError::NoInput(paths.input.clone()));
     }
-    for (what, p) in [("report", &paths.report), ("quarantine folder", &paths.quarantine)] {
+    for (what, p) in [
+        ("report", &paths.report),
+        ("quarantine folder", &paths.quarantine),
+    ] {
         if inside(p, &paths.output) {
             return Err(BatchError::InsideOutput {
                 what,
@@ -569,8 +641,16 @@ pub fn run(
         source.update(r.sha256_in.as_bytes());
         source.update(b"\n");
     }
-    let options: Vec<&'static str> = deid.config().options.iter().map(ProfileOption::name).collect();
-    let mut done: Vec<&FileResult> = results.iter().filter(|r| r.status == Status::Done).collect();
+    let options: Vec<&'static str> = deid
+        .config()
+        .options
+        .iter()
+        .map(ProfileOption::name)
+        .collect();
+    let mut done: Vec<&FileResult> = results
+        .iter()
+        .filter(|r| r.status == Status::Done)
+        .collect();
     done.sort_by(|a, b| a.output.cmp(&b.output));
 
     let manifest_written = !done.is_empty();
@@ -642,7 +722,10 @@ pub fn run(
         files: results,
         actions,
     };
-    write_atomic(&paths.report, serde_json::to_string_pretty(&report)?.as_bytes())?;
+    write_atomic(
+        &paths.report,
+        serde_json::to_string_pretty(&report)?.as_bytes(),
+    )?;
     Ok(Summary {
         counts,
         output: paths.output.clone(),

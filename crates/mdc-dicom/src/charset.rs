@@ -33,7 +33,9 @@ enum Set {
     /// A two-byte set, decoded by the EUC form of the given encoding.
     Double(&'static Encoding),
     /// JIS X 0208 / JIS X 0212 in G0 (GL), decoded as EUC-JP after setting the top bits.
-    JisG0 { supplementary: bool },
+    JisG0 {
+        supplementary: bool,
+    },
 }
 
 /// How a value is to be decoded.
@@ -61,6 +63,8 @@ impl Default for Charset {
     }
 }
 
+// None: not a single-byte term; Some(None): ISO 8859-1, decoded without a table.
+#[allow(clippy::option_option)]
 fn single_byte(term: &str) -> Option<Option<&'static Encoding>> {
     // `None` = ISO 8859-1, decoded without a table.
     Some(match term {
@@ -208,7 +212,7 @@ fn escape(seq: &[u8]) -> Option<(Set, bool, usize)> {
         [b'(', b'B', ..] => Some((Set::Ascii, false, 2)),
         [b'(', b'J', ..] => Some((Set::Romaji, false, 2)),
         [b')', b'I', ..] => Some((Set::Katakana, true, 2)),
-        [b'$', b'B', ..] | [b'$', b'@', ..] => Some((
+        [b'$', b'B' | b'@', ..] => Some((
             Set::JisG0 {
                 supplementary: false,
             },
@@ -286,8 +290,8 @@ fn decode_2022(bytes: &[u8], init_g0: Set, init_g1: Option<Set>, pn: bool) -> St
             i += 2;
             continue;
         }
-        let delimiter = matches!(b, b'\\' | b'\r' | b'\n' | 0x0C | b'\t')
-            || (pn && matches!(b, b'^' | b'='));
+        let delimiter =
+            matches!(b, b'\\' | b'\r' | b'\n' | 0x0C | b'\t') || (pn && matches!(b, b'^' | b'='));
         if delimiter {
             flush(&mut out, &mut run, run_set);
             out.push(char::from(b));

@@ -1,17 +1,20 @@
 //! Cleaning of free text that a profile option keeps (C under Clean
 //! Descriptors, Retain Patient Characteristics, Retain Device Identity).
 //!
-//! The seam is [`TextCleaner`]. The free-text PHI engine (`mdc_deid::text`,
-//! issue 3) is not in the workspace yet; when it lands, an adapter that
-//! implements this trait is passed in [`crate::Config::text_cleaner`] and
-//! nothing else changes. Until then, and always as a first pass, the built-in
-//! [`KnownValueCleaner`] removes every identifying value of the same file
-//! (patient name parts, ids, birth date, accession number, physician and
-//! operator names) and long digit runs (record and registration numbers,
-//! phone numbers). It cannot find a name that appears nowhere else in the
-//! header; that is what the engine is for.
+//! The seam is [`TextCleaner`], passed in [`crate::Config::text_cleaner`].
+//! [`EngineCleaner`] (what the CLI uses) runs the free-text PHI engine of
+//! `mdc_deid::text` (issue 3) with the file's own identifiers as known values,
+//! after [`KnownValueCleaner`]. The latter, used alone when no engine is
+//! given, removes every identifying value of the same file (patient name
+//! parts, ids, birth date, accession number, physician and operator names)
+//! and long digit runs (record and registration numbers, phone numbers); it
+//! cannot find a name that appears nowhere else in the header, which is what
+//! the engine is for.
 
 use std::fmt;
+use std::sync::Arc;
+
+use mdc_deid::text::{DetectOptions, Detector, Known, Lang};
 
 /// Identifying values of one file, gathered before any is removed.
 #[derive(Clone, Default)]
@@ -77,6 +80,51 @@ impl TextCleaner for KnownValueCleaner {
     }
 }
 
+/// The free-text PHI engine of mdc-deid behind the [`TextCleaner`] seam.
+pub struct EngineCleaner {
+    detector: Detector,
+}
+
+impl fmt::Debug for EngineCleaner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("EngineCleaner")
+    }
+}
+
+impl TextCleaner for EngineCleaner {
+    fn clean(&self, text: &str, known: &KnownIdentifiers) -> String {
+        let mut s = KnownValueCleaner.clean(text, known);
+        let mut k = Known::default();
+        for v in known.values() {
+            k.add(None, v);
+        }
+        let opts = DetectOptions {
+            lang: Lang::Auto,
+            known: Some(&k),
+        };
+        let mut spans = self.detector.detect(&s, &opts);
+        // Replace from the end so earlier byte ranges stay valid.
+        spans.sort_by_key(|sp| std::cmp::Reverse(sp.bytes.start));
+        for sp in spans {
+            if sp.bytes.end <= s.len()
+                && s.is_char_boundary(sp.bytes.start)
+                && s.is_char_boundary(sp.bytes.end)
+            {
+                s.replace_range(sp.bytes.clone(), &format!("[{}]", sp.ty.as_str()));
+            }
+        }
+        s
+    }
+}
+
+/// The engine cleaner, or `None` if the engine cannot be built (then the
+/// caller falls back to [`KnownValueCleaner`]).
+pub fn engine_cleaner() -> Option<Arc<dyn TextCleaner>> {
+    Detector::new()
+        .ok()
+        .map(|detector| Arc::new(EngineCleaner { detector }) as Arc<dyn TextCleaner>)
+}
+
 fn replace_ignore_ascii_case(haystack: &str, needle: &str) -> String {
     if needle.is_empty() {
         return haystack.to_owned();
@@ -139,7 +187,10 @@ mod tests {
         k.add("12345678", false);
         let c = KnownValueCleaner;
         assert_eq!(
-            c.clean("CT chest for HONG GILDONG (홍길동) 12345678, tel 010-1234-5678", &k),
+            c.clean(
+                "CT chest for HONG GILDONG (홍길동) 12345678, tel 010-1234-5678",
+                &k
+            ),
             "CT chest for [REMOVED] ([REMOVED]) [REMOVED], tel [REMOVED]"
         );
         assert_eq!(c.clean("T1 3D 1.0mm axial", &k), "T1 3D 1.0mm axial");

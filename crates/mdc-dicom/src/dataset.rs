@@ -158,9 +158,6 @@ impl<R: Read> Src<R> {
     pub fn pos(&self) -> u64 {
         self.pos
     }
-    pub fn into_inner(self) -> R {
-        self.inner
-    }
 
     fn exact(&mut self, buf: &mut [u8]) -> Result<(), ParseError> {
         let mut start = 0;
@@ -225,10 +222,20 @@ impl<R: Read> Src<R> {
 
     /// Copies `len` bytes to `out` without holding them.
     pub fn copy_to(&mut self, len: u64, out: &mut impl Write) -> Result<(), ParseError> {
-        let copied = io::copy(&mut (&mut self.inner).take(len), out)?;
-        self.pos += copied;
-        if copied != len {
-            return Err(ParseError::Truncated);
+        // One bounded buffer (at most 256 KiB) whatever the value's length.
+        let mut buf = vec![0u8; len.min(1 << 18) as usize];
+        let mut left = len;
+        while left > 0 {
+            let want = left.min(buf.len() as u64) as usize;
+            let n = match self.inner.read(&mut buf[..want]) {
+                Ok(0) => return Err(ParseError::Truncated),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(ParseError::Io(e)),
+            };
+            out.write_all(&buf[..n])?;
+            self.pos += n as u64;
+            left -= n as u64;
         }
         Ok(())
     }
@@ -579,12 +586,16 @@ pub(crate) fn write_dataset(
     Ok(())
 }
 
-pub(crate) fn write_element(out: &mut impl Write, enc: Enc, el: &Element) -> Result<(), ParseError> {
+pub(crate) fn write_element(
+    out: &mut impl Write,
+    enc: Enc,
+    el: &Element,
+) -> Result<(), ParseError> {
     match &el.value {
         Value::Bytes(b) => {
             let odd = b.len() % 2 == 1;
-            let len = u32::try_from(b.len() + usize::from(odd))
-                .map_err(|_| ParseError::ValueTooLong)?;
+            let len =
+                u32::try_from(b.len() + usize::from(odd)).map_err(|_| ParseError::ValueTooLong)?;
             if len == UNDEFINED {
                 return Err(ParseError::ValueTooLong);
             }

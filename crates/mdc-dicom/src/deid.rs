@@ -142,8 +142,18 @@ pub struct Instance {
     pub sop_class_uid: String,
     pub modality: String,
     /// The (shifted) study date, if any.
+    #[serde(serialize_with = "ser_date")]
     pub study_date: Option<NaiveDate>,
     pub transfer_syntax: String,
+}
+
+// serde's `serialize_with` passes the field by reference.
+#[allow(clippy::ref_option, clippy::trivially_copy_pass_by_ref)]
+fn ser_date<S: serde::Serializer>(d: &Option<NaiveDate>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => s.serialize_str(&d.format("%Y-%m-%d").to_string()),
+        None => s.serialize_none(),
+    }
 }
 
 /// Counts of actions by attribute, for the report.
@@ -216,10 +226,12 @@ fn tag_label(tag: u32) -> String {
     if (tag >> 16) % 2 == 1 {
         return "private".into();
     }
-    crate::dataset::keyword(tag).map_or_else(
-        || format!("({:04X},{:04X})", tag >> 16, tag & 0xFFFF),
-        str::to_owned,
-    )
+    crate::dataset::keyword(tag)
+        .or_else(|| crate::action::table_name(tag))
+        .map_or_else(
+            || format!("({:04X},{:04X})", tag >> 16, tag & 0xFFFF),
+            str::to_owned,
+        )
 }
 
 fn is_text_vr(vr: VR) -> bool {
@@ -243,10 +255,7 @@ fn trim_raw(b: &[u8]) -> &[u8] {
         .iter()
         .rposition(|&c| c != b' ' && c != 0)
         .map_or(0, |p| p + 1);
-    let start = b[..end]
-        .iter()
-        .position(|&c| c != b' ')
-        .unwrap_or(end);
+    let start = b[..end].iter().position(|&c| c != b' ').unwrap_or(end);
     &b[start..end]
 }
 
@@ -372,11 +381,7 @@ impl<'a> Deidentifier<'a> {
         let first = src.bytes(132).map_err(|e| match e {
             ParseError::Truncated => DeidError::NotDicom,
             e => DeidError::Parse(e),
-        });
-        let first = match first {
-            Ok(b) => b,
-            Err(e) => return Err(e),
-        };
+        })?;
         if &first[128..132] != b"DICM" {
             // A bare dataset starts with a group 0008 (or 0002-less) tag.
             return Err(if first.starts_with(&[0x08, 0x00]) {
@@ -476,8 +481,15 @@ impl<'a> Deidentifier<'a> {
             non_ascii_text: false,
         };
 
-        elements = self.transform(elements, &Level { charset: top_charset }, &mut ctx, 0)?;
-        self.add_markers(&mut elements, &ctx);
+        elements = self.transform(
+            elements,
+            &Level {
+                charset: top_charset,
+            },
+            &mut ctx,
+            0,
+        )?;
+        self.add_markers(&mut elements, &ctx, enc);
 
         let uid = |tag: u32| {
             find(&elements, tag)
@@ -537,7 +549,14 @@ impl<'a> Deidentifier<'a> {
                 src.copy_to(u64::from(h.len), w)?;
             }
             let trailing = read_top_level(&mut src, enc, false)?.elements;
-            let trailing = self.transform(trailing, &Level { charset: top_charset }, &mut ctx, 0)?;
+            let trailing = self.transform(
+                trailing,
+                &Level {
+                    charset: top_charset,
+                },
+                &mut ctx,
+                0,
+            )?;
             write_dataset(w, enc, &trailing)?;
         }
         w.flush().map_err(DeidError::Output)?;
@@ -575,14 +594,10 @@ impl<'a> Deidentifier<'a> {
 
     /// Adds PatientIdentityRemoved, the de-identification method (text and
     /// CID 7050 codes), the longitudinal flag and the output character set.
-    fn add_markers(&self, elements: &mut Vec<Element>, ctx: &Ctx) {
+    fn add_markers(&self, elements: &mut Vec<Element>, ctx: &Ctx, enc: Enc) {
         let mut codes = vec![BASIC_PROFILE_CODE];
         codes.extend(self.config.options.iter().map(ProfileOption::code));
-        let method = codes
-            .iter()
-            .map(|(_, m)| *m)
-            .collect::<Vec<_>>()
-            .join("\\");
+        let method = codes.iter().map(|(_, m)| *m).collect::<Vec<_>>().join("\\");
         let items = codes
             .iter()
             .map(|(code, meaning)| {
@@ -615,27 +630,17 @@ impl<'a> Deidentifier<'a> {
         elements.push(Element {
             tag: 0x0012_0064,
             vr: VR::SQ,
-            value: Value::Seq(items, Enc::EXPLICIT_LE),
+            value: Value::Seq(items, enc),
         });
         elements.push(Element::bytes(0x0028_0303, VR::CS, temporal.to_vec()));
         if ctx.non_ascii_text {
-            elements.push(Element::bytes(0x0008_0005, VR::CS, OUTPUT_CHARSET.as_bytes()));
+            elements.push(Element::bytes(
+                0x0008_0005,
+                VR::CS,
+                OUTPUT_CHARSET.as_bytes(),
+            ));
         }
         elements.sort_by_key(|e| e.tag);
-        // The added sequence's items use the dataset's own encoding.
-        let enc = elements
-            .iter()
-            .find_map(|e| match &e.value {
-                Value::Seq(_, enc) if e.tag != 0x0012_0064 => Some(*enc),
-                _ => None,
-            });
-        if let Some(enc) = enc {
-            for e in elements.iter_mut() {
-                if let (0x0012_0064, Value::Seq(_, inner)) = (e.tag, &mut e.value) {
-                    *inner = enc;
-                }
-            }
-        }
     }
 
     fn transform(
@@ -659,7 +664,7 @@ impl<'a> Deidentifier<'a> {
         for mut el in elements {
             let tag = el.tag;
             let group = el.group();
-            if group == 0x0002 || tag & 0xFFFF == 0 {
+            if group == 0x0002 || tag as u16 == 0 {
                 // File meta inside a dataset, and retired group lengths.
                 continue;
             }
@@ -693,6 +698,12 @@ impl<'a> Deidentifier<'a> {
                 // Dates the table does not list are shifted too, so no real
                 // date survives and intervals stay consistent.
                 action = Action::Clean;
+            }
+            if action == Action::Zero && matches!(el.value, Value::Seq(..)) {
+                // An empty sequence breaks a Type 3 sequence's "1-n items"
+                // rule (dciodvfy reports it); the Z sequences of Table E.1-1
+                // are Type 3 in the common IODs, so they are removed instead.
+                action = Action::Remove;
             }
             if action != Action::Keep {
                 Self::count(ctx, tag, action);
@@ -760,12 +771,10 @@ impl<'a> Deidentifier<'a> {
                 }
                 *items = new_items;
             }
-            Value::Bytes(b) if is_text_vr(el.vr) => {
-                if !b.is_ascii() {
-                    ctx.non_ascii_text = true;
-                    if !level.charset.is_utf8() {
-                        *b = level.charset.decode(b, el.vr == VR::PN).into_bytes();
-                    }
+            Value::Bytes(b) if is_text_vr(el.vr) && !b.is_ascii() => {
+                ctx.non_ascii_text = true;
+                if !level.charset.is_utf8() {
+                    *b = level.charset.decode(b, el.vr == VR::PN).into_bytes();
                 }
             }
             _ => {}
@@ -802,11 +811,11 @@ impl<'a> Deidentifier<'a> {
                     Some(c) => c.as_ref(),
                     None => &KnownValueCleaner,
                 };
-                let cleaned = cleaner.clean(&text, &ctx.known);
-                if !cleaned.is_ascii() {
+                let clean_text = cleaner.clean(&text, &ctx.known);
+                if !clean_text.is_ascii() {
                     ctx.non_ascii_text = true;
                 }
-                cleaned.into_bytes()
+                clean_text.into_bytes()
             }
             _ => b.clone(),
         };
@@ -846,7 +855,10 @@ mod tests {
         assert_eq!(shift_da(b"2020.01.31 ", -31), b"20191231");
         assert_eq!(shift_da(b"20200101-20200110", 10), b"20200111-20200120");
         assert_eq!(shift_da(b"notadate", 3), b"");
-        assert_eq!(shift_dt(b"20200131120000.000+0900", 1), b"20200201120000.000+0900");
+        assert_eq!(
+            shift_dt(b"20200131120000.000+0900", 1),
+            b"20200201120000.000+0900"
+        );
         assert_eq!(shift_dt(b"2020", 1), b"");
     }
 

@@ -31,11 +31,12 @@ pub mod charset;
 pub mod clean;
 mod dataset;
 pub mod deid;
+pub mod demo;
 pub mod private;
 
 pub use action::{Action, Options, ProfileOption};
 pub use batch::{run, Paths, Report, Status, Summary};
-pub use clean::{KnownIdentifiers, KnownValueCleaner, TextCleaner};
+pub use clean::{engine_cleaner, EngineCleaner, KnownIdentifiers, KnownValueCleaner, TextCleaner};
 pub use dataset::ParseError;
 pub use deid::{
     Config, DeidError, Deidentifier, Instance, Outcome, UidMapper, Written, OUTPUT_CHARSET,

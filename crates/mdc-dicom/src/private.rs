@@ -25,15 +25,60 @@ pub struct SafeEntry {
 
 /// The documented allow-list.
 pub const SAFE_PRIVATE: [SafeEntry; 9] = [
-    SafeEntry { group: 0x0019, creator: "SIEMENS MR HEADER", offset: 0x0A, name: "NumberOfImagesInMosaic" },
-    SafeEntry { group: 0x0019, creator: "SIEMENS MR HEADER", offset: 0x0B, name: "SliceMeasurementDuration" },
-    SafeEntry { group: 0x0019, creator: "SIEMENS MR HEADER", offset: 0x0C, name: "B_value" },
-    SafeEntry { group: 0x0019, creator: "SIEMENS MR HEADER", offset: 0x0D, name: "DiffusionDirectionality" },
-    SafeEntry { group: 0x0019, creator: "SIEMENS MR HEADER", offset: 0x0E, name: "DiffusionGradientDirection" },
-    SafeEntry { group: 0x0019, creator: "SIEMENS MR HEADER", offset: 0x27, name: "B_matrix" },
-    SafeEntry { group: 0x0043, creator: "GEMS_PARM_01", offset: 0x39, name: "Slop_int_6..9 (b-value)" },
-    SafeEntry { group: 0x2001, creator: "Philips Imaging DD 001", offset: 0x03, name: "Diffusion B-Factor" },
-    SafeEntry { group: 0x2001, creator: "Philips Imaging DD 001", offset: 0x04, name: "Diffusion Direction" },
+    SafeEntry {
+        group: 0x0019,
+        creator: "SIEMENS MR HEADER",
+        offset: 0x0A,
+        name: "NumberOfImagesInMosaic",
+    },
+    SafeEntry {
+        group: 0x0019,
+        creator: "SIEMENS MR HEADER",
+        offset: 0x0B,
+        name: "SliceMeasurementDuration",
+    },
+    SafeEntry {
+        group: 0x0019,
+        creator: "SIEMENS MR HEADER",
+        offset: 0x0C,
+        name: "B_value",
+    },
+    SafeEntry {
+        group: 0x0019,
+        creator: "SIEMENS MR HEADER",
+        offset: 0x0D,
+        name: "DiffusionDirectionality",
+    },
+    SafeEntry {
+        group: 0x0019,
+        creator: "SIEMENS MR HEADER",
+        offset: 0x0E,
+        name: "DiffusionGradientDirection",
+    },
+    SafeEntry {
+        group: 0x0019,
+        creator: "SIEMENS MR HEADER",
+        offset: 0x27,
+        name: "B_matrix",
+    },
+    SafeEntry {
+        group: 0x0043,
+        creator: "GEMS_PARM_01",
+        offset: 0x39,
+        name: "Slop_int_6..9 (b-value)",
+    },
+    SafeEntry {
+        group: 0x2001,
+        creator: "Philips Imaging DD 001",
+        offset: 0x03,
+        name: "Diffusion B-Factor",
+    },
+    SafeEntry {
+        group: 0x2001,
+        creator: "Philips Imaging DD 001",
+        offset: 0x04,
+        name: "Diffusion Direction",
+    },
 ];
 
 #[derive(Debug, Clone)]

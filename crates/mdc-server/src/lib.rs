@@ -7,6 +7,8 @@
 
 mod error;
 mod openapi;
+pub mod pg;
+mod query_routes;
 mod routes;
 
 use std::net::SocketAddr;

@@ -200,6 +200,77 @@ pub const ROUTES: &[RouteDoc] = &[
         None,
         "Checkpoint",
     ),
+    // Governed analysis (issue 6).
+    r(
+        "post",
+        "/v1/projects/{name}/queries",
+        "Run one governed SQL query; the checked result is held as a pending output",
+        Some("QueryBody"),
+        "QueryOutcome",
+    ),
+    r(
+        "get",
+        "/v1/projects/{name}/outputs",
+        "Outputs of a project (?status=; members, reviewers, auditors)",
+        None,
+        "Object",
+    ),
+    r(
+        "get",
+        "/v1/projects/{name}/disclosure",
+        "The disclosure-control rules in force for a project",
+        None,
+        "Object",
+    ),
+    r(
+        "put",
+        "/v1/projects/{name}/disclosure",
+        "Bind a preset with overrides, and whether releases need two reviews (steward)",
+        Some("DisclosureBody"),
+        "Object",
+    ),
+    r(
+        "get",
+        "/v1/outputs",
+        "Outputs of every project (?status=; reviewers, auditors)",
+        None,
+        "Object",
+    ),
+    r(
+        "get",
+        "/v1/outputs/{id}",
+        "One output with its checked content (audited)",
+        None,
+        "Object",
+    ),
+    r(
+        "post",
+        "/v1/outputs/{id}/submit",
+        "The author submits an output for release review, with context",
+        Some("SubmitBody"),
+        "Object",
+    ),
+    r(
+        "post",
+        "/v1/outputs/{id}/reviews",
+        "A reviewer who is not the author approves or asks for changes",
+        Some("ReviewBody"),
+        "Object",
+    ),
+    r(
+        "post",
+        "/v1/outputs/{id}/release",
+        "A reviewer releases an approved output (content-addressed by SHA-256)",
+        None,
+        "Object",
+    ),
+    r(
+        "post",
+        "/v1/outputs/{id}/reject",
+        "A reviewer rejects an output",
+        Some("RejectBody"),
+        "Object",
+    ),
 ];
 
 fn obj(props: &[(&str, Value)], required: &[&str]) -> Value {
@@ -253,6 +324,39 @@ fn schemas() -> Map<String, Value> {
     );
     put("Health", obj(&[("status", s())], &["status"]));
     put("Object", json!({"type": "object"}));
+    put("QueryBody", obj(&[("sql", s())], &["sql"]));
+    put(
+        "QueryOutcome",
+        obj(
+            &[
+                ("output", json!({"type": "object"})),
+                ("shape", s()),
+                ("columns", json!({"type": "array"})),
+                ("rows", json!({"type": "array"})),
+                ("masked", json!({"type": "array"})),
+                ("checks", json!({"type": "object"})),
+                ("elapsed_ms", i()),
+            ],
+            &["output", "shape", "columns", "rows"],
+        ),
+    );
+    put(
+        "DisclosureBody",
+        obj(
+            &[
+                ("preset", s()),
+                ("overrides", json!({"type": "object"})),
+                ("two_reviews", b()),
+            ],
+            &[],
+        ),
+    );
+    put("SubmitBody", obj(&[("context", s())], &["context"]));
+    put(
+        "ReviewBody",
+        obj(&[("decision", s()), ("comment", s())], &["decision"]),
+    );
+    put("RejectBody", obj(&[("reason", s())], &["reason"]));
     put(
         "Actor",
         obj(

@@ -91,7 +91,35 @@ pub fn router(store: Arc<Store>) -> Router {
         .route("/consent/withdraw", post(consent_withdraw))
         .route("/audit/log", get(audit_log))
         .route("/audit/verify", post(audit_verify))
-        .route("/audit/checkpoints", post(audit_checkpoint));
+        .route("/audit/checkpoints", post(audit_checkpoint))
+        // Governed analysis (issue 6): handlers in query_routes.rs.
+        .route("/projects/{name}/queries", post(crate::query_routes::query))
+        .route(
+            "/projects/{name}/outputs",
+            get(crate::query_routes::project_outputs),
+        )
+        .route(
+            "/projects/{name}/disclosure",
+            get(crate::query_routes::disclosure_get).put(crate::query_routes::disclosure_set),
+        )
+        .route("/outputs", get(crate::query_routes::all_outputs))
+        .route("/outputs/{id}", get(crate::query_routes::output_show))
+        .route(
+            "/outputs/{id}/submit",
+            post(crate::query_routes::output_submit),
+        )
+        .route(
+            "/outputs/{id}/reviews",
+            post(crate::query_routes::output_review),
+        )
+        .route(
+            "/outputs/{id}/release",
+            post(crate::query_routes::output_release),
+        )
+        .route(
+            "/outputs/{id}/reject",
+            post(crate::query_routes::output_reject),
+        );
     Router::new()
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .nest("/v1", v1)

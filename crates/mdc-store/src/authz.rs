@@ -58,8 +58,21 @@ pub enum Action {
     ReadAudit,
     Checkpoint,
     BackupKeys,
+    /// Record an accelerator benchmark or parity run (issue 8).
+    RunBenchmark,
     /// Read a dataset version's data inside a project, at a level.
     AccessData(GrantLevel),
+    /// Hold a new output (a result meant to leave) in a project: members.
+    CreateOutput,
+    /// See an output inside the secure zone: its author, project members,
+    /// reviewers and auditors.
+    ReadOutput,
+    /// Submit an output for release review: its author only.
+    SubmitOutput,
+    /// Review, release or reject an output: a reviewer who is not its author.
+    ReviewOutput,
+    /// Set a project's disclosure-control rules: stewards.
+    SetDisclosure,
 }
 
 impl Action {
@@ -79,8 +92,14 @@ impl Action {
             Action::ReadAudit => "audit.read",
             Action::Checkpoint => "audit.checkpoint",
             Action::BackupKeys => "key.backup",
+            Action::RunBenchmark => "bench.record",
             Action::AccessData(GrantLevel::Aggregate) => "data.access.aggregate",
             Action::AccessData(GrantLevel::Record) => "data.access.record",
+            Action::CreateOutput => "output.create",
+            Action::ReadOutput => "output.read",
+            Action::SubmitOutput => "output.submit",
+            Action::ReviewOutput => "output.review",
+            Action::SetDisclosure => "disclosure.set",
         }
     }
 }
@@ -106,6 +125,12 @@ pub enum Resource {
         dataset: String,
         version: i64,
     },
+    /// An output held in a project, with its author (separation of duties).
+    Output {
+        project: String,
+        id: i64,
+        author: String,
+    },
 }
 
 impl fmt::Display for Resource {
@@ -119,6 +144,7 @@ impl fmt::Display for Resource {
             Resource::DatasetVersion {
                 dataset, version, ..
             } => write!(f, "dataset:{dataset}@{version}"),
+            Resource::Output { project, id, .. } => write!(f, "output:{project}/{id}"),
         }
     }
 }
@@ -126,7 +152,9 @@ impl fmt::Display for Resource {
 impl Resource {
     pub fn project(&self) -> Option<&str> {
         match self {
-            Resource::Project(p) | Resource::DatasetVersion { project: p, .. } => Some(p),
+            Resource::Project(p)
+            | Resource::DatasetVersion { project: p, .. }
+            | Resource::Output { project: p, .. } => Some(p),
             _ => None,
         }
     }
@@ -189,6 +217,10 @@ pub enum Gate {
     GrantOtherVersion,
     GrantLevel,
     DuoConflict,
+    /// Separation of duties: nobody reviews or releases their own output.
+    OwnOutput,
+    /// Only an output's author may submit it.
+    NotAuthor,
 }
 
 /// A denial with the decisive reason, safe to show to the caller.
@@ -264,6 +296,11 @@ pub fn decide(
         | Action::AddGrant
         | Action::ManageConsent => need_any(actor, action, &[Role::Steward]),
         Action::ReadCatalog => Ok(Allowed::default()),
+        Action::RunBenchmark => need_any(
+            actor,
+            action,
+            &[Role::Researcher, Role::Steward, Role::Admin],
+        ),
         Action::CreateProject => need_any(
             actor,
             action,
@@ -287,6 +324,76 @@ pub fn decide(
             need_any(actor, action, &[Role::Auditor, Role::Admin])
         }
         Action::AccessData(level) => decide_access(actor, level, resource, facts),
+        Action::CreateOutput | Action::ReadOutput | Action::SubmitOutput | Action::ReviewOutput => {
+            decide_output(actor, action, resource, facts)
+        }
+        Action::SetDisclosure => need_any(actor, action, &[Role::Steward]),
+    }
+}
+
+/// The release workflow's gates (DESIGN §6, §8): members hold outputs, the
+/// author submits, and a reviewer who is not the author reviews and releases.
+fn decide_output(
+    actor: &Actor,
+    action: Action,
+    resource: &Resource,
+    facts: &Facts,
+) -> Result<Allowed, Denied> {
+    let member = facts
+        .project
+        .as_ref()
+        .is_some_and(|p| p.membership.is_some());
+    let author = match resource {
+        Resource::Output { author, .. } => Some(author.as_str()),
+        _ => None,
+    };
+    let is_author = author == Some(actor.name.as_str());
+    match action {
+        Action::CreateOutput => {
+            if member {
+                Ok(Allowed::default())
+            } else {
+                Err(deny(
+                    Gate::NotMember,
+                    format!(
+                        "{} is not a member of project {}",
+                        actor.name,
+                        resource.project().unwrap_or("?")
+                    ),
+                ))
+            }
+        }
+        Action::ReadOutput => {
+            if is_author || member || actor.has(Role::Reviewer) || actor.has(Role::Auditor) {
+                Ok(Allowed::default())
+            } else {
+                Err(deny(
+                    Gate::NotMember,
+                    "outputs are visible to the project's members, reviewers and auditors",
+                ))
+            }
+        }
+        Action::SubmitOutput => {
+            if is_author {
+                Ok(Allowed::default())
+            } else {
+                Err(deny(
+                    Gate::NotAuthor,
+                    "only the output's author may submit it",
+                ))
+            }
+        }
+        _ => {
+            need_any(actor, action, &[Role::Reviewer])?;
+            if is_author {
+                Err(deny(
+                    Gate::OwnOutput,
+                    "separation of duties: nobody reviews or releases their own output",
+                ))
+            } else {
+                Ok(Allowed::default())
+            }
+        }
     }
 }
 
@@ -706,6 +813,52 @@ mod tests {
                 "{uses}"
             );
         }
+    }
+
+    #[test]
+    fn nobody_reviews_or_releases_their_own_output() {
+        let output = Resource::Output {
+            project: "p1".into(),
+            id: 7,
+            author: "alice".into(),
+        };
+        let mut both = researcher();
+        both.roles.push(Role::Reviewer);
+        let err = decide(&both, Action::ReviewOutput, &output, &good_facts()).unwrap_err();
+        assert_eq!(err.gate, Gate::OwnOutput);
+        let mut other = researcher();
+        other.name = "bob".into();
+        let err = decide(&other, Action::ReviewOutput, &output, &good_facts()).unwrap_err();
+        assert_eq!(err.gate, Gate::MissingRole);
+        other.roles = vec![Role::Reviewer];
+        assert!(decide(&other, Action::ReviewOutput, &output, &good_facts()).is_ok());
+        let err = decide(&other, Action::SubmitOutput, &output, &good_facts()).unwrap_err();
+        assert_eq!(err.gate, Gate::NotAuthor);
+        assert!(decide(&researcher(), Action::SubmitOutput, &output, &good_facts()).is_ok());
+    }
+
+    #[test]
+    fn outputs_are_read_by_members_reviewers_and_auditors_only() {
+        let output = Resource::Output {
+            project: "p1".into(),
+            id: 7,
+            author: "carol".into(),
+        };
+        assert!(decide(&researcher(), Action::ReadOutput, &output, &good_facts()).is_ok());
+        let mut outsider = researcher();
+        outsider.name = "mallory".into();
+        let mut facts = good_facts();
+        if let Some(p) = facts.project.as_mut() {
+            p.membership = None;
+        }
+        let err = decide(&outsider, Action::ReadOutput, &output, &facts).unwrap_err();
+        assert_eq!(err.gate, Gate::NotMember);
+        let err = decide(&outsider, Action::CreateOutput, &output, &facts).unwrap_err();
+        assert_eq!(err.gate, Gate::NotMember);
+        outsider.roles = vec![Role::Auditor];
+        assert!(decide(&outsider, Action::ReadOutput, &output, &facts).is_ok());
+        let err = decide(&outsider, Action::SetDisclosure, &output, &facts).unwrap_err();
+        assert_eq!(err.gate, Gate::MissingRole);
     }
 
     #[test]

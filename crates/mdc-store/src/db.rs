@@ -29,16 +29,40 @@ pub struct Db {
 
 pub type Tx = Transaction<'static, Any>;
 
-const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "catalog",
-    include_str!("../migrations/sqlite/0001_catalog.sql"),
-)];
-const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "catalog",
-    include_str!("../migrations/postgres/0001_catalog.sql"),
-)];
+const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "catalog",
+        include_str!("../migrations/sqlite/0001_catalog.sql"),
+    ),
+    (
+        2,
+        "outputs",
+        include_str!("../migrations/sqlite/0002_outputs.sql"),
+    ),
+    (
+        3,
+        "bench",
+        include_str!("../migrations/sqlite/0003_bench.sql"),
+    ),
+];
+const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "catalog",
+        include_str!("../migrations/postgres/0001_catalog.sql"),
+    ),
+    (
+        2,
+        "outputs",
+        include_str!("../migrations/postgres/0002_outputs.sql"),
+    ),
+    (
+        3,
+        "bench",
+        include_str!("../migrations/postgres/0003_bench.sql"),
+    ),
+];
 
 impl Db {
     pub async fn connect(url: &str) -> Result<Db> {

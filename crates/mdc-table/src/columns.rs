@@ -117,14 +117,15 @@ fn read_csv(path: &Path, want: &[(String, Want)]) -> Result<Columns, ColumnsErro
         .collect();
     let mut idx = Vec::with_capacity(want.len());
     for (name, _) in want {
-        let i = header
-            .iter()
-            .position(|h| h == name)
-            .ok_or_else(|| ColumnsError::MissingColumn {
-                path: path.to_owned(),
-                column: name.clone(),
-                available: header.join(", "),
-            })?;
+        let i =
+            header
+                .iter()
+                .position(|h| h == name)
+                .ok_or_else(|| ColumnsError::MissingColumn {
+                    path: path.to_owned(),
+                    column: name.clone(),
+                    available: header.join(", "),
+                })?;
         idx.push(i);
     }
     let mut cols: Vec<Values> = want
@@ -268,6 +269,8 @@ macro_rules! prim {
     }};
 }
 
+// One macro for every numeric Arrow type: some of its casts are lossless, i64/u64 are not.
+#[allow(clippy::cast_lossless)]
 fn append_numeric(col: &dyn Array, out: &mut Vec<f64>) -> Option<()> {
     match col.data_type() {
         DataType::Int8 => prim!(col, Int8Type, out),
@@ -339,10 +342,14 @@ mod tests {
         std::fs::write(&p, "a,b,s\n1,2.5,x\n,NA,\n3,4,y\n").unwrap();
         let c = read_columns(&p, &want(&[("b", Want::Numeric), ("s", Want::Text)])).unwrap();
         assert_eq!(c.rows, 3);
-        let Values::Numeric(b) = &c.columns[0].1 else { panic!() };
-        assert_eq!(b[0], 2.5);
+        let Values::Numeric(b) = &c.columns[0].1 else {
+            panic!()
+        };
+        assert!((b[0] - 2.5).abs() < 1e-12);
         assert!(b[1].is_nan());
-        let Values::Text(s) = &c.columns[1].1 else { panic!() };
+        let Values::Text(s) = &c.columns[1].1 else {
+            panic!()
+        };
         assert_eq!(s[1], None);
     }
 
@@ -351,10 +358,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("c.csv");
         std::fs::write(&p, "a\n1\nSECRET-MRN-123\n").unwrap();
-        let e = read_columns(&p, &want(&[("a", Want::Numeric)])).unwrap_err().to_string();
+        let e = read_columns(&p, &want(&[("a", Want::Numeric)]))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("line 3") && e.contains("\"a\""), "{e}");
         assert!(!e.contains("SECRET"), "{e}");
-        let e = read_columns(&p, &want(&[("zz", Want::Numeric)])).unwrap_err().to_string();
+        let e = read_columns(&p, &want(&[("zz", Want::Numeric)]))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("no column \"zz\""), "{e}");
     }
 
@@ -382,10 +393,14 @@ mod tests {
             &want(&[("i", Want::Numeric), ("f", Want::Text), ("s", Want::Text)]),
         )
         .unwrap();
-        let Values::Numeric(i) = &c.columns[0].1 else { panic!() };
-        assert_eq!(i[0], 1.0);
+        let Values::Numeric(i) = &c.columns[0].1 else {
+            panic!()
+        };
+        assert!((i[0] - 1.0).abs() < 1e-12);
         assert!(i[1].is_nan());
-        let Values::Text(f) = &c.columns[1].1 else { panic!() };
+        let Values::Text(f) = &c.columns[1].1 else {
+            panic!()
+        };
         assert_eq!(f[1].as_deref(), Some("1.5"));
         assert!(matches!(
             read_columns(&p, &want(&[("s", Want::Numeric)])),

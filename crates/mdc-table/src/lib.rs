@@ -12,6 +12,8 @@ use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+pub mod structured;
+
 pub use arrow_array;
 pub use arrow_schema;
 

@@ -85,7 +85,7 @@ pub fn run(s: &Sorted, threshold: f64, replicates: u32, seed: u64) -> Bootstrap 
     let grid = band_grid();
     let mut band: Vec<Vec<f64>> = vec![Vec::with_capacity(replicates as usize); grid.len()];
     for _ in 0..replicates {
-        counts.iter_mut().for_each(|c| *c = 0);
+        counts.fill(0);
         for _ in 0..n {
             counts[rng.below(n as u64) as usize] += 1;
         }
@@ -97,7 +97,10 @@ pub fn run(s: &Sorted, threshold: f64, replicates: u32, seed: u64) -> Bootstrap 
             ("brier", Some(metrics::brier(s, w))),
             ("ece", Some(metrics::ece(s, w))),
             ("calibration_slope", metrics::calibration_slope(s, w)),
-            ("calibration_intercept", metrics::calibration_intercept(s, w)),
+            (
+                "calibration_intercept",
+                metrics::calibration_intercept(s, w),
+            ),
             ("sensitivity", c.sensitivity()),
             ("specificity", c.specificity()),
             ("ppv", c.ppv()),

@@ -211,7 +211,13 @@ fn calibration_svg(r: &Report) -> String {
         pts.join(" ")
     );
     // Histogram of predictions per bin, below the plot.
-    let max = m.calibration_bins.iter().map(|b| b.n).max().unwrap_or(1).max(1) as f64;
+    let max = m
+        .calibration_bins
+        .iter()
+        .map(|b| b.n)
+        .max()
+        .unwrap_or(1)
+        .max(1) as f64;
     let (hy, hh) = (360.0, 70.0);
     let _ = write!(
         s,
@@ -244,9 +250,12 @@ fn calibration_svg(r: &Report) -> String {
     s
 }
 
+/// (label, AUROC (estimate, low, high) if any, note).
+type ForestRow = (String, Option<(f64, f64, f64)>, String);
+
 fn forest_svg(r: &Report) -> String {
     let m = &r.metrics;
-    let mut rows: Vec<(String, Option<(f64, f64, f64)>, String)> = vec![(
+    let mut rows: Vec<ForestRow> = vec![(
         "Overall".into(),
         match (m.auroc.estimate, m.auroc.ci_low, m.auroc.ci_high) {
             (Some(e), Some(l), Some(h)) => Some((e, l, h)),
@@ -255,10 +264,12 @@ fn forest_svg(r: &Report) -> String {
         format!("n={} events={}", m.n, m.positives),
     )];
     for g in &m.subgroups {
-        let est = g.auroc.and_then(|a| match (a.estimate, a.ci_low, a.ci_high) {
-            (Some(e), Some(l), Some(h)) => Some((e, l, h)),
-            _ => None,
-        });
+        let est = g
+            .auroc
+            .and_then(|a| match (a.estimate, a.ci_low, a.ci_high) {
+                (Some(e), Some(l), Some(h)) => Some((e, l, h)),
+                _ => None,
+            });
         let note = if g.suppressed {
             format!("suppressed (<{MIN_SUBGROUP_EVENTS} events)")
         } else {
@@ -493,14 +504,34 @@ pub fn render(r: &Report) -> String {
     };
     let rows: Vec<(&str, &str, String, &str)> = vec![
         ("AUROC", "auroc", ci(&m.auroc.interval()), "DeLong, Wald CI"),
-        ("AUPRC (average precision)", "auprc", f3(m.auprc), "step-wise"),
+        (
+            "AUPRC (average precision)",
+            "auprc",
+            f3(m.auprc),
+            "step-wise",
+        ),
         ("Sensitivity", "sensitivity", ci(&m.sensitivity), "Wilson"),
         ("Specificity", "specificity", ci(&m.specificity), "Wilson"),
         ("PPV", "ppv", ci(&m.ppv), "Wilson"),
         ("NPV", "npv", ci(&m.npv), "Wilson"),
-        ("Brier score", "brier", format!("{:.4}", m.brier), "mean (p − y)²"),
-        ("Calibration slope", "calibration_slope", f3(m.calibration_slope), "logistic on logit(p)"),
-        ("Calibration intercept", "calibration_intercept", f3(m.calibration_intercept), "logit(p) as offset"),
+        (
+            "Brier score",
+            "brier",
+            format!("{:.4}", m.brier),
+            "mean (p − y)²",
+        ),
+        (
+            "Calibration slope",
+            "calibration_slope",
+            f3(m.calibration_slope),
+            "logistic on logit(p)",
+        ),
+        (
+            "Calibration intercept",
+            "calibration_intercept",
+            f3(m.calibration_intercept),
+            "logit(p) as offset",
+        ),
         ("ECE", "ece", format!("{:.4}", m.ece), "10 equal-width bins"),
     ];
     for (label, key, est, method) in rows {

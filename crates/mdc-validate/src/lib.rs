@@ -14,6 +14,7 @@
 pub mod bootstrap;
 pub mod html;
 pub mod metrics;
+pub mod paired;
 pub mod report;
 pub mod subgroup;
 
@@ -37,11 +38,7 @@ pub enum ValidateError {
 pub fn check_inputs(p: &[f64], y: &[u8]) -> Result<(), ValidateError> {
     let bad = |m: String| Err(ValidateError::Invalid(m));
     if p.len() != y.len() {
-        return bad(format!(
-            "{} predictions for {} labels",
-            p.len(),
-            y.len()
-        ));
+        return bad(format!("{} predictions for {} labels", p.len(), y.len()));
     }
     if p.is_empty() {
         return bad("the cohort has no rows".into());
@@ -61,7 +58,7 @@ pub fn check_inputs(p: &[f64], y: &[u8]) -> Result<(), ValidateError> {
     if let Some(i) = y.iter().position(|&v| v > 1) {
         return bad(format!("label of data row {} is not 0 or 1", i + 1));
     }
-    let pos = y.iter().filter(|&&v| v == 1).count();
+    let pos = y.iter().map(|&v| usize::from(v)).sum::<usize>();
     if pos == 0 || pos == y.len() {
         return bad(format!(
             "the cohort has one class only ({} rows, {pos} positive): AUROC and calibration need both outcomes",
@@ -73,6 +70,7 @@ pub fn check_inputs(p: &[f64], y: &[u8]) -> Result<(), ValidateError> {
 
 /// Turns a numeric label column into 0/1, refusing anything else (NaN must
 /// have been dealt with as missing before). Names the first offending row.
+#[allow(clippy::float_cmp)] // a label is exactly 0 or 1, nothing near it
 pub fn labels_from_f64(label: &str, values: &[f64]) -> Result<Vec<u8>, ValidateError> {
     let mut out = Vec::with_capacity(values.len());
     let mut bad = 0usize;

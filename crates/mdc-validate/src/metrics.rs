@@ -59,25 +59,34 @@ pub struct Sorted {
     logit: Vec<f64>,
     /// Original row index of each sorted entry.
     pub order: Vec<u32>,
+    /// Positives among the first k sorted entries, k = 0..=n: unweighted
+    /// confusion counts at any threshold in O(log n).
+    cum_pos: Vec<u32>,
 }
 
 impl Sorted {
     /// `p` must be finite and `y` in {0, 1}; [`crate::check_inputs`] says so first.
     pub fn new(p: &[f64], y: &[u8]) -> Sorted {
-        let mut order: Vec<u32> = (0..p.len() as u32).collect();
-        order.sort_unstable_by(|&a, &b| {
-            p[a as usize]
-                .total_cmp(&p[b as usize])
-                .then_with(|| a.cmp(&b))
-        });
-        let sp: Vec<f64> = order.iter().map(|&i| p[i as usize] + 0.0).collect();
+        // Probabilities are ≥ 0 (−0.0 normalised to +0.0), so their IEEE bit
+        // patterns sort like the values: one contiguous integer sort, ties
+        // kept in row order.
+        let mut keys: Vec<(u64, u32)> = p
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| ((v + 0.0).to_bits(), i as u32))
+            .collect();
+        keys.sort_unstable();
+        let order: Vec<u32> = keys.iter().map(|&(_, i)| i).collect();
+        let sp: Vec<f64> = keys.iter().map(|&(b, _)| f64::from_bits(b)).collect();
         let sy: Vec<u8> = order.iter().map(|&i| y[i as usize]).collect();
         let logit = sp.iter().map(|&v| logit(v)).collect();
+        let cum_pos = cumulative(&sy);
         Sorted {
             p: sp,
             y: sy,
             logit,
             order,
+            cum_pos,
         }
     }
 
@@ -96,6 +105,7 @@ impl Sorted {
             y: Vec::new(),
             logit: Vec::new(),
             order: Vec::new(),
+            cum_pos: Vec::new(),
         };
         for k in 0..self.len() {
             if keep[self.order[k] as usize] {
@@ -105,6 +115,7 @@ impl Sorted {
                 out.order.push(self.order[k]);
             }
         }
+        out.cum_pos = cumulative(&out.y);
         out
     }
 
@@ -117,6 +128,17 @@ impl Sorted {
         }
         e
     }
+}
+
+fn cumulative(y: &[u8]) -> Vec<u32> {
+    let mut c = Vec::with_capacity(y.len() + 1);
+    let mut acc = 0u32;
+    c.push(0);
+    for &v in y {
+        acc += u32::from(v);
+        c.push(acc);
+    }
+    c
 }
 
 fn logit(p: f64) -> f64 {
@@ -231,7 +253,7 @@ pub fn auroc_delong(s: &Sorted) -> Auroc {
     let mut i = 0;
     while i < s.len() {
         let e = s.tie_end(i);
-        let gp = s.y[i..e].iter().filter(|&&y| y == 1).count() as f64;
+        let gp = f64::from(s.y[i..e].iter().map(|&y| u32::from(y)).sum::<u32>());
         let gn = (e - i) as f64 - gp;
         let pv = (neg_below + 0.5 * gn) / n;
         let nv = ((m - pos_below - gp) + 0.5 * gp) / m;
@@ -303,6 +325,16 @@ pub struct Confusion {
 pub fn confusion(s: &Sorted, threshold: f64, w: Option<&[u32]>) -> Confusion {
     // Sorted ascending: everything from the first p ≥ threshold is flagged.
     let cut = s.p.partition_point(|&p| p < threshold);
+    if w.is_none() {
+        let n = s.len() as f64;
+        let pos = f64::from(s.cum_pos[s.len()]);
+        let below_pos = f64::from(s.cum_pos[cut]);
+        let tp = pos - below_pos;
+        let fn_ = below_pos;
+        let tn = cut as f64 - below_pos;
+        let fp = n - cut as f64 - tp;
+        return Confusion { tp, fp, tn, fn_ };
+    }
     let mut c = Confusion {
         tp: 0.0,
         fp: 0.0,
@@ -417,86 +449,116 @@ pub fn calibration_slope(s: &Sorted, w: Option<&[u32]>) -> Option<f64> {
     newton(s, w, true).map(|(_, b)| b)
 }
 
-/// Log-likelihood of the logistic model a + b·logit(p).
-fn loglik(s: &Sorted, w: Option<&[u32]>, a: f64, b: f64) -> f64 {
-    let mut ll = 0.0;
-    for i in 0..s.len() {
-        let v = wt(w, i);
-        if v == 0.0 {
-            continue;
-        }
-        let t = a + b * s.logit[i];
-        // log σ(t) = −log(1 + e^{−t}); log(1 − σ(t)) = −log(1 + e^{t}).
-        ll -= v * if s.y[i] == 1 { softplus(-t) } else { softplus(t) };
-    }
-    ll
+/// Log-likelihood, gradient and Hessian of the logistic model a + b·logit(p)
+/// at one point, in one pass (one exp and one ln_1p per row).
+#[derive(Clone, Copy)]
+struct Fit {
+    ll: f64,
+    g0: f64,
+    g1: f64,
+    h00: f64,
+    h01: f64,
+    h11: f64,
 }
 
-fn softplus(t: f64) -> f64 {
-    if t > 0.0 {
-        t + (-t).exp().ln_1p()
-    } else {
-        t.exp().ln_1p()
+fn fit_pass(groups: &[(f64, f64, f64)], a: f64, b: f64) -> Fit {
+    let mut f = Fit {
+        ll: 0.0,
+        g0: 0.0,
+        g1: 0.0,
+        h00: 0.0,
+        h01: 0.0,
+        h11: 0.0,
+    };
+    for &(x, wp, wn) in groups {
+        let v = wp + wn;
+        let t = a + b * x;
+        let e = (-t.abs()).exp();
+        let mu = if t >= 0.0 {
+            1.0 / (1.0 + e)
+        } else {
+            e / (1.0 + e)
+        };
+        // Σ y·log σ(t) + (1 − y)·log(1 − σ(t)) = wp·t − (wp + wn)·softplus(t).
+        f.ll += wp * t - v * (t.max(0.0) + e.ln_1p());
+        let r = wp - v * mu;
+        let q = v * mu * (1.0 - mu);
+        f.g0 += r;
+        f.g1 += r * x;
+        f.h00 += q;
+        f.h01 += q * x;
+        f.h11 += q * x * x;
     }
+    f
+}
+
+/// Rows with the same prediction share logit(p): one (logit, weighted
+/// events, weighted non-events) entry per distinct prediction, so each Newton
+/// pass costs the number of distinct predictions, not of rows.
+fn tie_groups(s: &Sorted, w: Option<&[u32]>) -> Vec<(f64, f64, f64)> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < s.len() {
+        let e = s.tie_end(i);
+        let (mut wp, mut wn) = (0.0, 0.0);
+        for k in i..e {
+            if s.y[k] == 1 {
+                wp += wt(w, k);
+            } else {
+                wn += wt(w, k);
+            }
+        }
+        if wp + wn > 0.0 {
+            out.push((s.logit[i], wp, wn));
+        }
+        i = e;
+    }
+    out
 }
 
 /// Newton–Raphson with step halving for the logistic regression of y on
 /// logit(p): both coefficients (`free_slope`) or the intercept alone with the
 /// slope fixed at 1 (logit(p) as offset). Returns (intercept, slope).
 fn newton(s: &Sorted, w: Option<&[u32]>, free_slope: bool) -> Option<(f64, f64)> {
+    let groups = tie_groups(s, w);
     let (mut a, mut b) = (0.0f64, 1.0f64);
-    let mut ll = loglik(s, w, a, b);
+    let mut cur = fit_pass(&groups, a, b);
     for _ in 0..200 {
-        let (mut g0, mut g1, mut h00, mut h01, mut h11) = (0.0, 0.0, 0.0, 0.0, 0.0);
-        for i in 0..s.len() {
-            let v = wt(w, i);
-            if v == 0.0 {
-                continue;
-            }
-            let x = s.logit[i];
-            let mu = sigmoid(a + b * x);
-            let r = f64::from(s.y[i]) - mu;
-            let q = mu * (1.0 - mu) * v;
-            g0 += v * r;
-            g1 += v * r * x;
-            h00 += q;
-            h01 += q * x;
-            h11 += q * x * x;
-        }
         let (da, db) = if free_slope {
-            let det = h00 * h11 - h01 * h01;
+            let det = cur.h00 * cur.h11 - cur.h01 * cur.h01;
             if !(det.is_finite() && det.abs() > 1e-300) {
                 return None;
             }
-            ((h11 * g0 - h01 * g1) / det, (h00 * g1 - h01 * g0) / det)
+            (
+                (cur.h11 * cur.g0 - cur.h01 * cur.g1) / det,
+                (cur.h00 * cur.g1 - cur.h01 * cur.g0) / det,
+            )
         } else {
-            if !(h00.is_finite() && h00 > 1e-300) {
+            if !(cur.h00.is_finite() && cur.h00 > 1e-300) {
                 return None;
             }
-            (g0 / h00, 0.0)
+            (cur.g0 / cur.h00, 0.0)
         };
         // Step halving: never accept a step that lowers the likelihood.
         let mut step = 1.0;
-        let (mut na, mut nb, mut nll);
         loop {
-            na = a + step * da;
-            nb = b + step * db;
-            nll = loglik(s, w, na, nb);
-            if nll >= ll - 1e-12 * ll.abs() || step < 1e-10 {
+            let (na, nb) = (a + step * da, b + step * db);
+            if !(na.is_finite() && nb.is_finite()) {
+                return None;
+            }
+            let next = fit_pass(&groups, na, nb);
+            if next.ll >= cur.ll - 1e-12 * cur.ll.abs() || step < 1e-10 {
+                let converged = (na - a).abs() <= 1e-11 * (1.0 + a.abs())
+                    && (nb - b).abs() <= 1e-11 * (1.0 + b.abs());
+                a = na;
+                b = nb;
+                cur = next;
+                if converged {
+                    return Some((a, b));
+                }
                 break;
             }
             step *= 0.5;
-        }
-        if !(na.is_finite() && nb.is_finite()) {
-            return None;
-        }
-        let converged = (na - a).abs() < 1e-12 * (1.0 + a.abs())
-            && (nb - b).abs() < 1e-12 * (1.0 + b.abs());
-        a = na;
-        b = nb;
-        ll = nll;
-        if converged {
-            return Some((a, b));
         }
     }
     None
@@ -506,15 +568,6 @@ fn newton(s: &Sorted, w: Option<&[u32]>, free_slope: bool) -> Option<(f64, f64)>
 /// logit(p) as offset (slope fixed at 1), by Newton–Raphson.
 pub fn calibration_intercept(s: &Sorted, w: Option<&[u32]>) -> Option<f64> {
     newton(s, w, false).map(|(a, _)| a)
-}
-
-fn sigmoid(t: f64) -> f64 {
-    if t >= 0.0 {
-        1.0 / (1.0 + (-t).exp())
-    } else {
-        let e = t.exp();
-        e / (1.0 + e)
-    }
 }
 
 /// Decision-curve net benefit of the model and of treating everyone.

@@ -6,9 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::bootstrap::{self, Bootstrap};
-use crate::metrics::{
-    self, Auroc, CalibrationBin, Confusion, Interval, NetBenefit, Sorted,
-};
+use crate::metrics::{self, Auroc, CalibrationBin, Confusion, Interval, NetBenefit, Sorted};
 use crate::subgroup::{self, SubgroupSpec, SubgroupValues};
 use crate::ValidateError;
 

@@ -97,25 +97,31 @@ pub fn split(spec: &SubgroupSpec, values: &SubgroupValues) -> Vec<(String, Vec<b
 }
 
 fn split_text(col: &str, t: &[Option<String>]) -> Vec<(String, Vec<bool>)> {
-    let mut keys: Vec<&str> = t.iter().flatten().map(String::as_str).collect();
-    keys.sort_unstable();
-    keys.dedup();
-    let mut out: Vec<(String, Vec<bool>)> = keys
-        .iter()
-        .map(|k| {
-            (
-                format!("{col}={k}"),
-                t.iter().map(|v| v.as_deref() == Some(*k)).collect(),
-            )
-        })
-        .collect();
-    if t.iter().any(Option::is_none) {
-        out.push((
-            format!("{col} missing"),
-            t.iter().map(Option::is_none).collect(),
-        ));
+    // One pass assigns each row its group (distinct values in sorted order);
+    // the masks are built from those indices.
+    let mut keys: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+    for v in t.iter().flatten() {
+        let len = keys.len();
+        keys.entry(v.as_str()).or_insert(len);
     }
-    out
+    let mut rank = vec![0usize; keys.len()];
+    for (r, (_, &first_seen)) in keys.iter().enumerate() {
+        rank[first_seen] = r;
+    }
+    let missing = keys.len();
+    let idx: Vec<usize> = t
+        .iter()
+        .map(|v| v.as_deref().map_or(missing, |k| rank[keys[k]]))
+        .collect();
+    let mut names: Vec<String> = keys.keys().map(|k| format!("{col}={k}")).collect();
+    if idx.contains(&missing) {
+        names.push(format!("{col} missing"));
+    }
+    names
+        .into_iter()
+        .enumerate()
+        .map(|(g, name)| (name, idx.iter().map(|&i| i == g).collect()))
+        .collect()
 }
 
 #[cfg(test)]
@@ -130,7 +136,13 @@ mod tests {
         let names: Vec<_> = g.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(
             names,
-            ["age<50", "50<=age<65", "65<=age<80", "age>=80", "age missing"]
+            [
+                "age<50",
+                "50<=age<65",
+                "65<=age<80",
+                "age>=80",
+                "age missing"
+            ]
         );
         assert_eq!(g[1].1, vec![false, true, true, false, false]);
     }

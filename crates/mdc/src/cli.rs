@@ -65,6 +65,44 @@ pub enum Command {
     Serve(ServeArgs),
     /// Run the end-to-end demonstration on a temporary data root.
     Demo(DemoArgs),
+    /// Accelerator testbed: LoadGen-style benchmarks and clinical accuracy parity.
+    #[command(subcommand)]
+    Bench(crate::cmd_bench::BenchCmd),
+    /// Validate an ONNX model on a cohort: metrics, calibration, subgroups, report.
+    Validate(crate::cmd_validate::ValidateArgs),
+    /// Governed SQL over a project's granted datasets; results held as outputs.
+    Query(crate::cmd_query::QueryArgs),
+    /// Outputs and their release workflow (submit, review, release, reject).
+    Output(crate::cmd_query::OutputArgs),
+    /// De-identify hospital exports into a folder that registers as a dataset.
+    #[command(subcommand)]
+    Deid(DeidCmd),
+    /// Re-identification risk of a table: k, records at risk, prosecutor/journalist/marketer, l-diversity.
+    Risk(crate::cmd_structured::RiskCmdArgs),
+    /// Synthetic data for tests, the demo and benchmarks.
+    #[command(subcommand)]
+    Synth(crate::cmd_structured::SynthCmd),
+}
+
+/// `mdc deid …`: one variant per input kind (DICOM, tables, notes).
+#[derive(Debug, Subcommand)]
+pub enum DeidCmd {
+    /// DICOM to the PS3.15 Basic Profile; pixel data streamed through untouched.
+    Dicom(crate::cmd_deid_dicom::DeidDicomArgs),
+    /// Free-text clinical notes (Korean and English): JSONL in, JSONL out; stdin → stdout.
+    Text(crate::cmd_deid_text::TextArgs),
+    /// Evaluate the text detector on a generated labelled corpus (recall, precision per type).
+    TextEval(crate::cmd_deid_text::TextEvalArgs),
+    /// Write a generated labelled corpus of notes (JSONL with gold spans) for benchmarks.
+    TextCorpus(crate::cmd_deid_text::TextCorpusArgs),
+    /// OMOP CDM v5.4 tables (CSV or Parquet) → Parquet + manifest, by policy.
+    Omop(crate::cmd_structured::OmopArgs),
+    /// FHIR R4 NDJSON, Bundles or a folder → NDJSON + flattened Parquet, by policy.
+    Fhir(crate::cmd_structured::FhirArgs),
+    /// Any CSV or Parquet table, column by column, by policy (optionally to a target k).
+    Table(crate::cmd_structured::TableArgs),
+    /// Check a policy file, or print a built-in profile.
+    Policy(crate::cmd_structured::PolicyCheckArgs),
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -316,6 +354,9 @@ pub enum KeyCmd {
 pub struct ServeArgs {
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub addr: String,
+    /// Also serve the PostgreSQL wire protocol here (token as password).
+    #[arg(long)]
+    pub pg_addr: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -87,8 +87,48 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             return Ok(0);
         }
         Command::Demo(a) => return demo::run(a.keep).await,
+        Command::Validate(a) => return crate::cmd_validate::run(&g, a).await,
+        Command::Query(a) => return crate::cmd_query::query(&g, a).await,
+        Command::Output(a) => return crate::cmd_query::output(&g, a).await,
+        Command::Bench(c) => return crate::cmd_bench::run(&g, c).await,
+        Command::Deid(crate::cli::DeidCmd::Dicom(a)) => {
+            return crate::cmd_deid_dicom::run(&g, a).await
+        }
+        Command::Deid(crate::cli::DeidCmd::Text(a)) => {
+            return crate::cmd_deid_text::run_text(&g, a).await
+        }
+        Command::Deid(crate::cli::DeidCmd::TextEval(a)) => {
+            return crate::cmd_deid_text::run_eval(&g, &a)
+        }
+        Command::Deid(crate::cli::DeidCmd::TextCorpus(a)) => {
+            return crate::cmd_deid_text::run_corpus(&g, &a)
+        }
+        Command::Deid(crate::cli::DeidCmd::Omop(a)) => {
+            return crate::cmd_structured::run_omop_cmd(&g, a).await
+        }
+        Command::Deid(crate::cli::DeidCmd::Fhir(a)) => {
+            return crate::cmd_structured::run_fhir_cmd(&g, a).await
+        }
+        Command::Deid(crate::cli::DeidCmd::Table(a)) => {
+            return crate::cmd_structured::run_table_cmd(&g, a).await
+        }
+        Command::Deid(crate::cli::DeidCmd::Policy(a)) => {
+            return crate::cmd_structured::run_policy_cmd(&g, &a)
+        }
+        Command::Risk(a) => return crate::cmd_structured::run_risk_cmd(&g, a),
+        Command::Synth(c) => return crate::cmd_structured::run_synth_cmd(&g, c),
         Command::Serve(a) => {
             let store = std::sync::Arc::new(Store::open(&g.root).await?);
+            if let Some(pg) = &a.pg_addr {
+                let listener = tokio::net::TcpListener::bind(pg)
+                    .await
+                    .with_context(|| format!("cannot serve PostgreSQL on {pg}"))?;
+                println!(
+                    "mdc SQL (PostgreSQL protocol) listening on {}",
+                    listener.local_addr()?
+                );
+                tokio::spawn(mdc_server::pg::serve(store.clone(), listener));
+            }
             mdc_server::serve(store, &a.addr)
                 .await
                 .with_context(|| format!("cannot serve on {}", a.addr))?;
@@ -134,6 +174,13 @@ async fn dispatch(
     match command {
         Command::Init(_)
         | Command::Demo(_)
+        | Command::Validate(_)
+        | Command::Query(_)
+        | Command::Output(_)
+        | Command::Bench(_)
+        | Command::Deid(_)
+        | Command::Risk(_)
+        | Command::Synth(_)
         | Command::Serve(_)
         | Command::Key(KeyCmd::Restore { .. }) => return unreachable_command(),
         Command::User(UserCmd::Add {

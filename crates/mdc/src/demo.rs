@@ -182,7 +182,7 @@ pub async fn run(keep: bool) -> anyhow::Result<u8> {
     let kim = token_actor(&store, &admin, "kim.researcher", "researcher").await?;
     let park = token_actor(&store, &admin, "park.researcher", "researcher").await?;
     let vendor = token_actor(&store, &admin, "lee.vendor", "researcher").await?;
-    let _reviewer = token_actor(&store, &admin, "choi.reviewer", "reviewer").await?;
+    let reviewer = token_actor(&store, &admin, "choi.reviewer", "reviewer").await?;
     let auditor = token_actor(&store, &admin, "han.auditor", "auditor").await?;
     for u in store.user_list(&admin).await? {
         println!(
@@ -425,7 +425,46 @@ pub async fn run(keep: bool) -> anyhow::Result<u8> {
         .await?;
     println!("  read paths exclude {} patient(s) of sepsis-cohort@1 as of today, including versions made before the withdrawal", f.opted_out.len());
 
-    step(7, "the tamper-evident audit log");
+    step(
+        7,
+        "model validation: a bundled ONNX model on a synthetic cohort (issue 7)",
+    );
+    crate::cmd_validate::demo(&work.join("validate"))?;
+
+    step(
+        8,
+        "DICOM de-identification: a small study to the PS3.15 Basic Profile, registered (issue 5)",
+    );
+    crate::cmd_deid_dicom::demo(&work, &store, &steward).await?;
+
+    step(
+        9,
+        "free-text notes: Korean and English PHI tagged and replaced by surrogates (issue 3)",
+    );
+    crate::cmd_deid_text::demo(store.pseudonymizer()?.as_ref())?;
+
+    step(
+        10,
+        "governed SQL: a masked small cell, submitted, released by a reviewer (issue 6)",
+    );
+    crate::cmd_query::demo_step(&store, &kim, &reviewer, "sepsis-ews").await?;
+
+    step(
+        11,
+        "accelerator testbed: a 1 s offline benchmark and an INT8 parity check (issue 8)",
+    );
+    crate::cmd_bench::demo(&work.join("bench"))?;
+
+    step(
+        12,
+        "structured de-identification: a synthetic Korean OMOP extract by the kr-health policy, risk before/after, registered (issue 4)",
+    );
+    crate::cmd_structured::demo_step(&store, &steward, &work).await?;
+
+    step(
+        13,
+        "the tamper-evident audit log: every step above, verified",
+    );
     let cp = store.audit_checkpoint(&auditor).await?;
     let cp_file = work.join("checkpoint.json");
     std::fs::write(&cp_file, serde_json::to_string_pretty(&cp)?)?;
@@ -465,7 +504,7 @@ pub async fn run(keep: bool) -> anyhow::Result<u8> {
     }
 
     store.close().await;
-    println!("\nsummary: 7 users, 1 dataset version, 3 projects, 1 allowed and 4 denied accesses, {} consent records, {} audit entries verified.", r.imported, report.entries);
+    println!("\nsummary: 7 users, 3 projects, {} consent records; every step above is one of {} audit entries ({} denials with reasons), chain verified.", r.imported, report.entries, denied);
     if keep {
         let kept = tmp.keep();
         println!("data root kept at {}", kept.join("root").display());

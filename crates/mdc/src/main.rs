@@ -2,6 +2,12 @@
 //! Everything else lives in the library crates.
 
 mod cli;
+mod cmd_bench;
+mod cmd_deid_dicom;
+mod cmd_deid_text;
+mod cmd_query;
+mod cmd_structured;
+mod cmd_validate;
 mod commands;
 mod demo;
 mod os_user;

@@ -30,7 +30,12 @@ pub fn emit<T: Serialize>(json: bool, value: &T, human: impl FnOnce(&T)) -> anyh
 pub fn report_error(err: &anyhow::Error, json: bool) -> ExitCode {
     let code = err
         .downcast_ref::<StoreError>()
-        .map_or(ErrorCode::Internal, StoreError::code);
+        .map(StoreError::code)
+        .or_else(|| {
+            err.downcast_ref::<mdc_query::QueryError>()
+                .map(mdc_query::QueryError::code)
+        })
+        .unwrap_or(ErrorCode::Internal);
     let message = format!("{err:#}");
     if json {
         println!(

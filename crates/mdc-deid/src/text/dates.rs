@@ -2,9 +2,21 @@
 //! calendar and to shift them by whole days while keeping their written form
 //! (`2024.03.05` stays `YYYY.MM.DD`, `March 5, 2024` stays a month name).
 
+use std::fmt::Write as _;
+
 const MONTH_FULL: [&str; 12] = [
-    "January", "February", "March", "April", "May", "June", "July", "August", "September",
-    "October", "November", "December",
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
 ];
 const MONTH_ABBR: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
@@ -37,6 +49,9 @@ pub(crate) struct ParsedDate {
     month: u32,
     day: Option<u32>,
     pieces: Vec<Piece>,
+    /// Zero-padded numeric forms (`2024.03.05`) keep their widths; Korean and
+    /// English forms write months and days without padding unless they had it.
+    fixed_width: bool,
 }
 
 fn month_word(w: &str) -> Option<(u32, bool)> {
@@ -141,9 +156,21 @@ pub(crate) fn parse(s: &str) -> Option<ParsedDate> {
         {
             let (y, m, d) = (value / 10_000, value / 100 % 100, value % 100);
             pieces = vec![
-                Piece::Num { value: y, width: 4, role: Role::Year },
-                Piece::Num { value: m, width: 2, role: Role::Month },
-                Piece::Num { value: d, width: 2, role: Role::Day },
+                Piece::Num {
+                    value: y,
+                    width: 4,
+                    role: Role::Year,
+                },
+                Piece::Num {
+                    value: m,
+                    width: 2,
+                    role: Role::Month,
+                },
+                Piece::Num {
+                    value: d,
+                    width: 2,
+                    role: Role::Day,
+                },
             ];
             nums = vec![0, 1, 2];
         }
@@ -188,13 +215,22 @@ pub(crate) fn parse(s: &str) -> Option<ParsedDate> {
     };
     let (mut year, mut month, mut day) = (None, month_from_word, None);
     for (&i, role) in nums.iter().zip(&roles) {
-        if let Piece::Num { value, width, role: r } = &mut pieces[i] {
+        if let Piece::Num {
+            value,
+            width,
+            role: r,
+        } = &mut pieces[i]
+        {
             *r = *role;
             match role {
                 Role::Year => {
                     let v = i64::from(*value);
                     year = Some(if *width <= 2 {
-                        if v < 70 { 2000 + v } else { 1900 + v }
+                        if v < 70 {
+                            2000 + v
+                        } else {
+                            1900 + v
+                        }
                     } else {
                         v
                     });
@@ -216,11 +252,14 @@ pub(crate) fn parse(s: &str) -> Option<ParsedDate> {
     if year.is_none() && day.is_none() {
         return None;
     }
+    let fixed_width = (!korean && month_from_word.is_none())
+        || pieces.iter().any(|p| matches!(p, Piece::Num { width: 2, value, role } if *value < 10 && *role != Role::Year));
     Some(ParsedDate {
         year,
         month,
         day,
         pieces,
+        fixed_width,
     })
 }
 
@@ -229,6 +268,11 @@ impl ParsedDate {
     pub(crate) fn shifted(&self, days: i64) -> String {
         let y = self.year.unwrap_or(2000);
         let d = self.day.unwrap_or(15);
+        let mut days = days;
+        if self.day.is_none() && days.abs() < 31 {
+            // A month-level date must still move: at least one month.
+            days = if days < 0 { -31 } else { 31 };
+        }
         let (ny, nm, nd) = civil_from_days(days_from_civil(y, self.month, d) + days);
         let mut out = String::new();
         for p in &self.pieces {
@@ -246,8 +290,8 @@ impl ParsedDate {
                         Role::Month => i64::from(nm),
                         Role::Day => i64::from(nd),
                     };
-                    if *width >= 2 {
-                        out.push_str(&format!("{v:0width$}", width = *width));
+                    if *width >= 2 && (self.fixed_width || *role == Role::Year) {
+                        let _ = write!(out, "{v:0width$}", width = *width);
                     } else {
                         out.push_str(&v.to_string());
                     }
@@ -266,13 +310,31 @@ mod tests {
     #[test]
     fn dates_parse_in_every_written_form_and_calendar_is_checked() {
         for s in [
-            "2024년 3월 5일", "2024.03.05", "2024-03-05", "2024/3/5", "'24.3.5", "3월 5일",
-            "03/05/2024", "3/5/24", "March 5, 2024", "Mar. 5", "5 March 2024", "March 2024",
-            "2024년 3월", "20240305", "05.03.2024",
+            "2024년 3월 5일",
+            "2024.03.05",
+            "2024-03-05",
+            "2024/3/5",
+            "'24.3.5",
+            "3월 5일",
+            "03/05/2024",
+            "3/5/24",
+            "March 5, 2024",
+            "Mar. 5",
+            "5 March 2024",
+            "March 2024",
+            "2024년 3월",
+            "20240305",
+            "05.03.2024",
         ] {
             assert!(parse(s).is_some(), "{s}");
         }
-        for s in ["2024.13.05", "2024.02.30", "13/45/2024", "20241399", "3월 32일"] {
+        for s in [
+            "2024.13.05",
+            "2024.02.30",
+            "13/45/2024",
+            "20241399",
+            "3월 32일",
+        ] {
             assert!(parse(s).is_none(), "{s}");
         }
     }
@@ -280,7 +342,10 @@ mod tests {
     #[test]
     fn shifting_keeps_the_form_and_crosses_months_and_years() {
         assert_eq!(parse("2024.03.05").unwrap().shifted(-5), "2024.02.29");
-        assert_eq!(parse("2024년 12월 30일").unwrap().shifted(3), "2025년 1월 2일");
+        assert_eq!(
+            parse("2024년 12월 30일").unwrap().shifted(3),
+            "2025년 1월 2일"
+        );
         assert_eq!(parse("March 5, 2024").unwrap().shifted(30), "April 4, 2024");
         assert_eq!(parse("'24.3.5").unwrap().shifted(1), "'24.3.6");
         assert_eq!(parse("03/05/2024").unwrap().shifted(-65), "12/31/2023");

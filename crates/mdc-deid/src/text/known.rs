@@ -73,8 +73,7 @@ impl Known {
                         self.ko_names.push(Phi::new(compact));
                     }
                 } else {
-                    for w in value.split(|c: char| !c.is_alphanumeric() && c != '\'' && c != '-')
-                    {
+                    for w in value.split(|c: char| !c.is_alphanumeric() && c != '\'' && c != '-') {
                         if w.chars().count() >= 2 {
                             self.words.push(Phi::new(w.to_owned()));
                         }
@@ -177,7 +176,9 @@ impl Known {
             let after = text[m.end()..].chars().next();
             let ty = types[m.pattern().as_usize()];
             let word_like = |c: Option<char>| c.is_some_and(char::is_alphanumeric);
-            if ty == PhiType::Name && (word_like(before) || after.is_some_and(|c| c.is_ascii_alphanumeric())) {
+            if ty == PhiType::Name
+                && (word_like(before) || after.is_some_and(|c| c.is_ascii_alphanumeric()))
+            {
                 continue;
             }
             out.push(Raw {
@@ -209,9 +210,8 @@ fn find_spaced(text: &str, name: &str, out: &mut Vec<Raw>) {
                 if k == syl.len() {
                     break;
                 }
-            } else if ch.is_whitespace() && k > 0 && it.peek().is_some_and(|(_, n)| *n == syl[k]) {
-                continue;
-            } else {
+            } else if !(ch.is_whitespace() && k > 0 && it.peek().is_some_and(|(_, n)| *n == syl[k]))
+            {
                 break;
             }
         }

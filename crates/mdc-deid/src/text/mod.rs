@@ -25,11 +25,12 @@ mod patterns;
 mod transform;
 
 use std::collections::HashSet;
+use std::sync::Mutex;
 
-use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use mdc_types::PhiType;
-use regex_automata::meta;
+
 use regex_automata::util::captures::Captures;
+use regex_automata::{hybrid, meta};
 use regex_automata::{Anchored, Input};
 
 pub use known::Known;
@@ -74,6 +75,16 @@ pub enum TextError {
     Pseudonym(#[from] crate::PseudonymError),
 }
 
+/// The rule table as (rule name, pattern), for profiling the scan
+/// (examples/text_throughput.rs). Not a stable interface.
+#[doc(hidden)]
+pub fn rule_patterns() -> Vec<(&'static str, String)> {
+    patterns::table()
+        .into_iter()
+        .map(|(r, p)| (r.name(), p))
+        .collect()
+}
+
 /// Options of one detection.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DetectOptions<'a> {
@@ -92,7 +103,14 @@ pub(crate) struct Raw {
 }
 
 struct Compiled {
+    /// For capture groups of a match, and a fallback should the lazy DFA give up.
     re: meta::Regex,
+    /// The scan: an anchored lazy DFA tried at each candidate start.
+    dfa: hybrid::dfa::DFA,
+    caches: Mutex<Vec<hybrid::dfa::Cache>>,
+    /// One small regex per rule that has a capture group, so that finding
+    /// the group does not run the NFA of every pattern.
+    groups: Vec<Option<meta::Regex>>,
     rules: Vec<Rule>,
 }
 
@@ -111,7 +129,32 @@ impl std::fmt::Debug for Detector {
     }
 }
 
+/// Character classes whose changes mark where a rule may start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Class {
+    Digit,
+    Latin,
+    Hangul,
+    Other,
+}
+
+impl Class {
+    fn of(c: char) -> Class {
+        if c.is_ascii_digit() {
+            Class::Digit
+        } else if c.is_ascii_alphabetic() {
+            Class::Latin
+        } else if is_hangul(c) {
+            Class::Hangul
+        } else {
+            Class::Other
+        }
+    }
+}
+
 struct Words {
+    /// First syllables of every Korean pattern: surnames, labels, provinces.
+    ko_first: HashSet<char>,
     ko_stop: HashSet<&'static str>,
     ko_given: HashSet<char>,
     ko_bad_final: HashSet<char>,
@@ -126,14 +169,33 @@ fn compile(lang: Lang) -> Result<Compiled, TextError> {
     let re = meta::Regex::builder()
         .configure(
             meta::Config::new()
-                .starts_for_each_pattern(true)
                 // A larger lazy-DFA cache keeps the one-pass scan on the DFA for
                 // Hangul-heavy text instead of falling back to the slower NFA.
                 .hybrid_cache_capacity(32 * 1024 * 1024),
         )
         .build_many(&pats)
         .map_err(|e| TextError::Build(e.to_string()))?;
-    Ok(Compiled { re, rules })
+    let dfa = hybrid::dfa::DFA::builder()
+        .configure(
+            hybrid::dfa::Config::new()
+                .cache_capacity(8 * 1024 * 1024)
+                .minimum_cache_clear_count(None),
+        )
+        .build_many(&pats)
+        .map_err(|e| TextError::Build(e.to_string()))?;
+    let mut groups = Vec::with_capacity(pats.len());
+    for p in &pats {
+        let r = meta::Regex::new(p).map_err(|e| TextError::Build(e.to_string()))?;
+        let has_group = r.group_info().group_len(regex_automata::PatternID::ZERO) > 1;
+        groups.push(has_group.then_some(r));
+    }
+    Ok(Compiled {
+        re,
+        dfa,
+        caches: Mutex::new(Vec::new()),
+        groups,
+        rules,
+    })
 }
 
 impl Detector {
@@ -143,6 +205,7 @@ impl Detector {
             ko: compile(Lang::Ko)?,
             en: compile(Lang::En)?,
             words: Words {
+                ko_first: lexicon::ko_first_syllables(),
                 ko_stop: KO_STOPWORDS.iter().copied().collect(),
                 ko_given: KO_GIVEN_SYLLABLES.chars().collect(),
                 ko_bad_final: KO_BAD_FINAL.chars().collect(),
@@ -169,21 +232,67 @@ impl Detector {
             Lang::Ko => &self.ko,
             Lang::En => &self.en,
         };
-        let mut caps = c.re.create_captures();
-        let mut at = 0;
-        while at < text.len() {
-            let Some(m) = c.re.search(&Input::new(text).span(at..text.len())) else {
-                break;
-            };
-            let rule = c.rules[m.pattern().as_usize()];
-            let group = group1(&c.re, text, &m, &mut caps);
-            match check(rule, text, m.range(), group, &self.words) {
-                Some(r) => {
-                    out.push(r);
-                    at = m.end();
-                }
-                None => at = next_boundary(text, m.start()),
+        // One unanchored pass of all patterns together blows up the lazy
+        // DFA's states on mixed text (measured: 0.2 MB/s). Instead the DFA is
+        // run anchored, only where an identifier can start: where the script
+        // changes (a word start, digits after Hangul, …) and the first
+        // character can begin some rule.
+        let mut cache = c
+            .caches
+            .lock()
+            .ok()
+            .and_then(|mut v| v.pop())
+            .unwrap_or_else(|| c.dfa.create_cache());
+        let mut caps: Vec<Option<Captures>> = Vec::new();
+        let mut skip_to = 0;
+        let mut prev = Class::Other;
+        for (p, ch) in text.char_indices() {
+            let class = Class::of(ch);
+            let boundary = class != prev;
+            prev = class;
+            if p < skip_to || !self.may_start(text, p, ch, class, boundary) {
+                continue;
             }
+            let input = Input::new(text).span(p..text.len()).anchored(Anchored::Yes);
+            let found = match c.dfa.try_search_fwd(&mut cache, &input) {
+                Ok(hm) => hm.map(|hm| regex_automata::Match::new(hm.pattern(), p..hm.offset())),
+                Err(_) => c.re.search(&input),
+            };
+            let Some(m) = found else { continue };
+            let rule = c.rules[m.pattern().as_usize()];
+            let pid = m.pattern().as_usize();
+            let group = c.groups[pid].as_ref().and_then(|g| {
+                if caps.len() <= pid {
+                    caps.resize_with(pid + 1, || None);
+                }
+                let cap = caps[pid].get_or_insert_with(|| g.create_captures());
+                group1(g, text, &m, cap)
+            });
+            if let Some(r) = check(rule, text, &m.range(), group.as_ref(), &self.words) {
+                out.push(r);
+                skip_to = m.end();
+            }
+        }
+        if let Ok(mut v) = c.caches.lock() {
+            v.push(cache);
+        }
+    }
+
+    /// Whether a rule can start at `p`: a cheap gate before the DFA.
+    fn may_start(&self, text: &str, p: usize, ch: char, class: Class, boundary: bool) -> bool {
+        match class {
+            Class::Digit | Class::Latin => boundary,
+            Class::Hangul => {
+                boundary
+                    && (self.words.ko_first.contains(&ch) || {
+                        // A district (`강남구 테헤란로 1`): the word ends in 시/군/구.
+                        let run = text[p..]
+                            .find(|c: char| !is_hangul(c))
+                            .map_or(text.len(), |i| p + i);
+                        text[..run].ends_with(['시', '군', '구'])
+                    })
+            }
+            Class::Other => matches!(ch, '+' | '(' | '\'' | '’'),
         }
     }
 }
@@ -194,15 +303,9 @@ fn group1(
     m: &regex_automata::Match,
     caps: &mut Captures,
 ) -> Option<std::ops::Range<usize>> {
-    let input = Input::new(text)
-        .span(m.range())
-        .anchored(Anchored::Pattern(m.pattern()));
+    let input = Input::new(text).span(m.range()).anchored(Anchored::Yes);
     re.search_captures(&input, caps);
     caps.get_group(1).map(|s| s.range())
-}
-
-fn next_boundary(text: &str, at: usize) -> usize {
-    at + text[at..].chars().next().map_or(1, char::len_utf8)
 }
 
 fn prev_char(text: &str, at: usize) -> Option<char> {
@@ -223,10 +326,6 @@ fn is_digit(c: Option<char>) -> bool {
 
 fn is_alnum(c: Option<char>) -> bool {
     c.is_some_and(|c| c.is_ascii_alphanumeric())
-}
-
-fn is_letter(c: Option<char>) -> bool {
-    c.is_some_and(char::is_alphabetic)
 }
 
 /// Numbers must not be glued to other digits (a 13-digit RRN inside a
@@ -259,11 +358,11 @@ fn trim_end_by(text: &str, s: usize, mut e: usize, drop: impl Fn(char) -> bool) 
 fn check(
     rule: Rule,
     text: &str,
-    m: std::ops::Range<usize>,
-    group: Option<std::ops::Range<usize>>,
+    m: &std::ops::Range<usize>,
+    group: Option<&std::ops::Range<usize>>,
     w: &Words,
 ) -> Option<Raw> {
-    let (s, e) = match &group {
+    let (s, e) = match group {
         Some(g) => (g.start, g.end),
         None => (m.start, m.end),
     };
@@ -286,8 +385,10 @@ fn check(
             let ok = !is_digit(before)
                 && before != Some('.')
                 && !is_digit(after)
-                && !(after == Some('.') && is_digit(after2))
-                && val.split('.').all(|o| o.parse::<u16>().is_ok_and(|n| n <= 255));
+                && (after != Some('.') || !is_digit(after2))
+                && val
+                    .split('.')
+                    .all(|o| o.parse::<u16>().is_ok_and(|n| n <= 255));
             ok.then(|| raw(s, e, PhiType::Ip, rule)).flatten()
         }
         Rule::Rrn => {
@@ -319,12 +420,18 @@ fn check(
             raw(s, e, PhiType::Id, rule)
         }
         Rule::PhoneKo | Rule::PhoneUs => {
-            if !digit_bounded(text, s, e) || is_letter(prev_char(text, s)) {
+            if !digit_bounded(text, s, e) || is_latin(prev_char(text, s)) {
                 return None;
             }
             raw(s, e, PhiType::Phone, rule)
         }
         Rule::MrnLabel | Rule::IdLabel => {
+            // The label must start a word: `주민등록번호` is not `등록번호`, and a
+            // pseudonym such as `PHONE_TMRN…` contains no label.
+            let lb = prev_char(text, m.start);
+            if lb.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || is_hangul(c)) {
+                return None;
+            }
             let e = trim_end_by(text, s, e, |c| c == '-' || c == ' ');
             let id = &text[s..e];
             if is_alnum(next_char(text, e)) || !id.chars().any(|c| c.is_ascii_digit()) {
@@ -339,7 +446,7 @@ fn check(
         }
         Rule::DateKo | Rule::DateNumeric | Rule::DateEnglish => {
             let before = prev_char(text, s);
-            if is_digit(before) || (rule == Rule::DateEnglish && is_letter(before)) {
+            if is_digit(before) || (rule == Rule::DateEnglish && is_latin(before)) {
                 return None;
             }
             let e = trim_end_by(text, s, e, |c| c == '.' || c == ' ');
@@ -360,7 +467,7 @@ fn check(
             if is_digit(before) || before == Some('.') || is_digit(next_char(text, e)) {
                 return None;
             }
-            if rule == Rule::AgeLabelFirst && is_letter(prev_char(text, m.start)) {
+            if rule == Rule::AgeLabelFirst && is_latin(prev_char(text, m.start)) {
                 return None;
             }
             raw(s, e, PhiType::Age, rule)
@@ -379,7 +486,21 @@ fn check(
             raw(s, e, PhiType::Address, rule)
         }
         Rule::KoNameHonorific => {
-            if prev_char(text, s).is_some_and(is_hangul) || !ko_name_ok(val, false, w) {
+            if prev_char(text, s).is_some_and(is_hangul) {
+                return None;
+            }
+            // `윤서현의 보호자`: a particle syllable glued to a full name is not
+            // part of it (four syllables with a single-syllable surname).
+            let mut e = e;
+            let single = !KO_COMPOUND_SURNAMES.iter().any(|c| val.starts_with(c));
+            if single && val.chars().count() == 4 {
+                if let Some(last) = val.chars().next_back() {
+                    if "은는이가을를의와과도".contains(last) {
+                        e -= last.len_utf8();
+                    }
+                }
+            }
+            if !ko_name_ok(&text[s..e], false, w) {
                 return None;
             }
             raw(s, e, PhiType::Name, rule)
@@ -402,9 +523,21 @@ fn check(
 }
 
 /// Strips a trailing honorific or particle from a Hangul word found after a
-/// label (`김민준님은` → `김민준`), keeping at least two syllables.
+/// label (`김민준님은` → `김민준`). A particle is only stripped from a word of
+/// four or more syllables, because so many given names end in one (`하은`,
+/// `다은`, `은지`): `노하은` stays whole, and `김철은` is redacted whole.
 fn strip_ko_suffixes(text: &str, s: usize, mut e: usize) -> (usize, usize) {
-    for list in [KO_PARTICLES, KO_HONORIFICS, KO_PARTICLES] {
+    // A compound surname (`황보예은`) makes a full name one syllable longer.
+    let compound = usize::from(
+        KO_COMPOUND_SURNAMES
+            .iter()
+            .any(|c| text[s..e].starts_with(c)),
+    );
+    for (list, keep) in [
+        (KO_PARTICLES, 3 + compound),
+        (KO_HONORIFICS, 2),
+        (KO_PARTICLES, 3 + compound),
+    ] {
         let word = &text[s..e];
         if let Some(suf) = list
             .iter()
@@ -412,7 +545,7 @@ fn strip_ko_suffixes(text: &str, s: usize, mut e: usize) -> (usize, usize) {
             .max_by_key(|p| p.len())
         {
             let rest = word.len() - suf.len();
-            if word[..rest].chars().count() >= 2 {
+            if word[..rest].chars().count() >= keep {
                 e = s + rest;
             }
         }
@@ -445,11 +578,16 @@ fn ko_name_ok(name: &str, strong: bool, w: &Words) -> bool {
             .is_some_and(|c| !w.ko_bad_final.contains(&c))
 }
 
+fn is_latin(c: Option<char>) -> bool {
+    c.is_some_and(|c| c.is_ascii_alphabetic())
+}
+
 fn en_name(rule: Rule, text: &str, s: usize, e: usize, w: &Words) -> Option<Raw> {
-    if is_letter(prev_char(text, s)) && rule != Rule::EnNameTitle && rule != Rule::EnNameLabel {
+    // Hangul may touch an English name (`Dr. Smith에게`); Latin letters may not.
+    if is_latin(prev_char(text, s)) && rule != Rule::EnNameTitle && rule != Rule::EnNameLabel {
         return None;
     }
-    if is_letter(next_char(text, e)) {
+    if is_latin(next_char(text, e)) {
         return None;
     }
     // Tokens with their byte ranges; initials ("A.") are kept.
@@ -520,20 +658,21 @@ fn propagate_names(text: &str, w: &Words, raw_spans: &mut Vec<Raw>) {
     }
     pats.sort();
     pats.dedup();
-    let Ok(ac) = AhoCorasick::builder()
-        .match_kind(MatchKind::LeftmostLongest)
-        .kind(Some(AhoCorasickKind::DFA))
-        .build(&pats)
-    else {
-        return;
-    };
-    for m in ac.find_iter(text) {
-        let (s, e) = (m.start(), m.end());
+    // A note names a handful of people: a substring search per name costs
+    // less than building an automaton for each note (measured).
+    let mut found = Vec::new();
+    for p in &pats {
+        found.extend(
+            text.match_indices(p.as_str())
+                .map(|(i, m)| (i, i + m.len())),
+        );
+    }
+    for (s, e) in found {
         let before = prev_char(text, s);
         let ok = if text[s..e].chars().next().is_some_and(is_hangul) {
             !before.is_some_and(is_hangul)
         } else {
-            !is_letter(before) && !is_letter(next_char(text, e))
+            !is_latin(before) && !is_latin(next_char(text, e))
         };
         if ok {
             raw_spans.push(Raw {
@@ -564,7 +703,7 @@ fn to_spans(text: &str, v: Vec<Raw>) -> Vec<Span> {
     let mut out = Vec::with_capacity(v.len());
     let mut chars = 0usize;
     let mut byte = 0usize;
-    let mut count_to = |target: usize, chars: &mut usize, byte: &mut usize| {
+    let count_to = |target: usize, chars: &mut usize, byte: &mut usize| {
         *chars += text[*byte..target].chars().count();
         *byte = target;
     };

@@ -153,18 +153,22 @@ const MONTHS: &str = "(?:January|February|March|April|May|June|July|August|Septe
 /// Builds the (rule, pattern) table. Order matters: at one starting point the
 /// earlier pattern wins.
 pub(crate) fn table() -> Vec<(Rule, String)> {
-    let surname = format!("(?:{}|{})", KO_COMPOUND_SURNAMES.join("|"), KO_SURNAMES.join("|"));
+    let surname = format!(
+        "(?:{}|{})",
+        KO_COMPOUND_SURNAMES.join("|"),
+        KO_SURNAMES.join("|")
+    );
     let given = format!("[{KO_GIVEN_SYLLABLES}]");
     let honorific = alt(KO_HONORIFICS);
     let name_label = alt(KO_NAME_LABELS_STRONG);
     let mrn_label = alt(MRN_LABELS);
     let id_label = alt(ID_LABELS);
     let first = alt(EN_FIRST_NAMES);
-    let cap = "[A-Z][a-z]+(?:[-'][A-Z]?[a-z]+)?";
+    let cap = "(?:[A-Z]'|Ma?c)?[A-Z][a-z]+(?:-[A-Z][a-z]+)?";
     let label_sep = "[ ]?(?:[:：#]|No\\.?|번호)?[ ]?(?:[:：#][ ]?)?";
     let road = "[가-힣0-9]{1,12}(?:대로|로|길)[ ]?[0-9]{1,4}(?:-[0-9]{1,4})?";
     let lot = "[가-힣0-9]{1,8}(?:동|읍|면|리|가)[ ]?[0-9]{1,4}(?:-[0-9]{1,4})?(?:번지)?";
-    let unit = "(?:,?[ ]?(?:[0-9]{1,4}동[ ]?)?[0-9]{1,5}호|,?[ ]?[0-9]{1,3}층|,?[ ]?[가-힣A-Za-z0-9]{1,15}(?:아파트|빌라|오피스텔|타워|맨션)(?:[ ]?[0-9]{1,4}동)?(?:[ ]?[0-9]{1,5}호)?|[ ]?\\([가-힣0-9, ]{1,30}\\))*";
+    let unit = "(?:,?[ ]?(?:[0-9]{1,4}동[ ]?)?[0-9]{1,5}호|,?[ ]?[0-9]{1,3}층|,?[ ]?[가-힣A-Za-z0-9]{1,15}(?:아파트|빌라|오피스텔|타워|맨션)(?:[ ]?[0-9]{1,4}동)?(?:[ ]?[0-9]{1,5}호)?|[ ]?\\([가-힣0-9]{1,10}(?:동|가|리)(?:,[ ]?[가-힣0-9 ]{1,20})?\\))*";
     let us_suffix = "(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Way|Place|Pl|Terrace|Ter|Circle|Cir|Parkway|Pkwy|Highway|Hwy)";
     vec![
         (Rule::Email, "[A-Za-z0-9._%+\\-]+@[A-Za-z0-9\\-]+(?:\\.[A-Za-z0-9\\-]+)*\\.[A-Za-z]{2,}".into()),
@@ -180,11 +184,12 @@ pub(crate) fn table() -> Vec<(Rule, String)> {
         (Rule::PhoneUs, "(?:\\+1[ .\\-]?)?(?:\\([2-9][0-9]{2}\\)[ ]?|[2-9][0-9]{2}[ .\\-])[2-9][0-9]{2}[ .\\-][0-9]{4}".into()),
         (Rule::DateKo, "(?:[0-9]{4}|'[0-9]{2})[ ]?년[ ]?[0-9]{1,2}[ ]?월(?:[ ]?[0-9]{1,2}[ ]?일)?|[0-9]{1,2}[ ]?월[ ]?[0-9]{1,2}[ ]?일".into()),
         (Rule::DateNumeric, "(?:19|20)[0-9]{2}[.\\-/][ ]?[0-9]{1,2}[.\\-/][ ]?[0-9]{1,2}\\.?|['’][0-9]{2}[.\\-/][0-9]{1,2}[.\\-/][0-9]{1,2}|[0-9]{1,2}/[0-9]{1,2}/(?:19|20)?[0-9]{2}|[0-9]{1,2}-[0-9]{1,2}-(?:19|20)[0-9]{2}|[0-9]{1,2}\\.[0-9]{1,2}\\.(?:19|20)[0-9]{2}|(?:19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])".into()),
-        (Rule::DateEnglish, format!("{MONTHS}\\.?[ ][0-9]{{1,2}}(?:st|nd|rd|th)?(?:,?[ ](?:19|20)[0-9]{{2}})?|[0-9]{{1,2}}(?:st|nd|rd|th)?[ ](?:of[ ])?{MONTHS}\\.?,?[ ](?:19|20)[0-9]{{2}}|{MONTHS}\\.?,?[ ](?:19|20)[0-9]{{2}}")),
+        (Rule::DateEnglish, format!("{MONTHS}\\.?,?[ ](?:19|20)[0-9]{{2}}|{MONTHS}\\.?[ ][0-9]{{1,2}}(?:st|nd|rd|th)?(?:,?[ ](?:19|20)[0-9]{{2}})?|[0-9]{{1,2}}(?:st|nd|rd|th)?[ ](?:of[ ])?{MONTHS}\\.?,?[ ](?:19|20)[0-9]{{2}}")),
+        (Rule::KoPlate, "[0-9]{2,3}[ ]?[가나다라마거너더러머버서어저고노도로모보소오조구누두루무부수우주하허호배][ ]?[0-9]{4}".into()),
         (Rule::AgeLabelFirst, "(?:[Aa]ged?|AGE|나이|연령)[ ]?[:：]?[ ]?(9[0-9]|1[0-2][0-9])".into()),
         (Rule::AgeNumberFirst, "(9[0-9]|1[0-2][0-9])(?:[ ]?세|[ -]?(?:years?|yrs?)[ -]?old|[ -]?y/?o|-year)".into()),
         (Rule::AddressKo, format!("{SIDO}[ ]?(?:[가-힣]{{1,6}}(?:시|군|구)[ ]?){{0,3}}(?:{road}|{lot}){unit}")),
-        (Rule::AddressKoDistrict, format!("[가-힣]{{1,6}}(?:시|군|구)[ ](?:[가-힣]{{1,6}}(?:구|군)[ ])?(?:{road}|{lot}){unit}")),
+        (Rule::AddressKoDistrict, format!("(?:[가-힣]{{2,6}}(?:시|군|구)|[중동서남북]구)[ ](?:[가-힣]{{1,6}}(?:구|군)[ ])?(?:{road}|{lot}){unit}")),
         (Rule::AddressUs, format!("[0-9]{{1,6}}[ ](?:[NSEW]\\.?[ ])?(?:[A-Z][a-z]+[ ]){{1,3}}{us_suffix}\\.?(?:,?[ ](?:Apt|Apartment|Suite|Ste|Unit|#)\\.?[ ]?[A-Za-z0-9\\-]+)?(?:,?[ ](?:[A-Z][a-z]+[ ]){{0,2}}[A-Z][a-z]+,?[ ](?:[A-Z]{{2}}|[A-Z][a-z]+)[ ][0-9]{{5}}(?:-[0-9]{{4}})?)?")),
         (Rule::PoBox, "P\\.?[ ]?O\\.?[ ]Box[ ][0-9]{1,6}".into()),
         (Rule::KoNameLabel, format!("{name_label}[ ]?(?:[:：][ ]?|[ ])([가-힣]{{2,6}})")),

@@ -62,19 +62,64 @@ impl std::fmt::Debug for TransformContext<'_> {
     }
 }
 
-const KO_FAKE_SURNAMES: &[&str] = &["김", "이", "박", "최", "정", "강", "조", "윤", "장", "임", "한", "오", "서", "신", "권", "황"];
+const KO_FAKE_SURNAMES: &[&str] = &[
+    "김", "이", "박", "최", "정", "강", "조", "윤", "장", "임", "한", "오", "서", "신", "권", "황",
+];
 const KO_FAKE_COMPOUND: &[&str] = &["남궁", "황보", "선우", "제갈"];
 const KO_FAKE_GIVEN: &[char] = &[
     '민', '서', '지', '현', '수', '영', '준', '우', '하', '윤', '은', '재', '성', '진', '혜', '연',
     '동', '희', '경', '태', '승', '아', '주', '유', '채', '다', '소', '예', '도', '건',
 ];
-const EN_FAKE_FIRST: &[&str] = &["Alex", "Jordan", "Taylor", "Morgan", "Casey", "Riley", "Jamie", "Avery", "Quinn", "Parker", "Reese", "Rowan"];
-const EN_FAKE_LAST: &[&str] = &["Hale", "Marlow", "Prescott", "Whitfield", "Danvers", "Ashby", "Kendrick", "Lowell", "Farrow", "Sutton", "Merriman", "Thorne"];
-const KO_FAKE_SIDO: &[&str] = &["서울특별시", "부산광역시", "대구광역시", "인천광역시", "광주광역시", "대전광역시", "경기도", "강원특별자치도"];
+const EN_FAKE_FIRST: &[&str] = &[
+    "Alex", "Jordan", "Taylor", "Morgan", "Casey", "Riley", "Jamie", "Avery", "Quinn", "Parker",
+    "Reese", "Rowan",
+];
+const EN_FAKE_LAST: &[&str] = &[
+    "Hale",
+    "Marlow",
+    "Prescott",
+    "Whitfield",
+    "Danvers",
+    "Ashby",
+    "Kendrick",
+    "Lowell",
+    "Farrow",
+    "Sutton",
+    "Merriman",
+    "Thorne",
+];
+const KO_FAKE_SIDO: &[&str] = &[
+    "서울특별시",
+    "부산광역시",
+    "대구광역시",
+    "인천광역시",
+    "광주광역시",
+    "대전광역시",
+    "경기도",
+    "강원특별자치도",
+];
 const KO_FAKE_GU: &[&str] = &["중구", "동구", "서구", "남구", "북구"];
-const KO_FAKE_ROAD: &[&str] = &["가온로", "나래로", "다온길", "하늘로", "새봄길", "누리로", "한빛로", "솔내길"];
-const EN_FAKE_STREET: &[&str] = &["Oak", "Maple", "Cedar", "Pine", "Elm", "Birch", "Willow", "Aspen"];
-const EN_FAKE_CITY: &[&str] = &["Springfield", "Riverton", "Fairview", "Greenville", "Lakeside", "Milford"];
+const KO_FAKE_ROAD: &[&str] = &[
+    "가온로",
+    "나래로",
+    "다온길",
+    "하늘로",
+    "새봄길",
+    "누리로",
+    "한빛로",
+    "솔내길",
+];
+const EN_FAKE_STREET: &[&str] = &[
+    "Oak", "Maple", "Cedar", "Pine", "Elm", "Birch", "Willow", "Aspen",
+];
+const EN_FAKE_CITY: &[&str] = &[
+    "Springfield",
+    "Riverton",
+    "Fairview",
+    "Greenville",
+    "Lakeside",
+    "Milford",
+];
 
 /// A small deterministic generator seeded from a keyed token.
 struct Gen(u64);
@@ -117,7 +162,14 @@ struct Ctx<'a> {
     patient: Option<&'a SourceId>,
     note_key: Option<&'a str>,
     mode: Mode,
-    offset: Option<Option<i64>>,
+    offset: Offset,
+}
+
+/// The note's date offset, computed once when the first date is met.
+#[derive(Clone, Copy)]
+enum Offset {
+    NotYet,
+    Known(Option<i64>),
 }
 
 impl Ctx<'_> {
@@ -132,7 +184,7 @@ impl Ctx<'_> {
     }
 
     fn date_offset(&mut self) -> Result<Option<i64>, TextError> {
-        if let Some(o) = self.offset {
+        if let Offset::Known(o) = self.offset {
             return Ok(o);
         }
         let p = self.key()?;
@@ -145,7 +197,7 @@ impl Ctx<'_> {
         } else {
             None
         };
-        self.offset = Some(o);
+        self.offset = Offset::Known(o);
         Ok(o)
     }
 
@@ -203,7 +255,11 @@ impl Ctx<'_> {
             }
             PhiType::Rrn => {
                 // Month 00: a registration number that can never be valid.
-                let sep = if value.contains(['-', '–']) { "-" } else { "" };
+                let sep = if value.contains(['-', '–']) {
+                    "-"
+                } else {
+                    ""
+                };
                 format!(
                     "{}00{:02}{sep}{}{}",
                     g.digits(2),
@@ -303,18 +359,21 @@ pub fn transform(
         patient: ctx.patient,
         note_key: ctx.note_key,
         mode,
-        offset: None,
+        offset: Offset::NotYet,
     };
     let mut out = String::with_capacity(text.len() + spans.len() * 8);
     let mut at = 0;
     for s in spans {
-        if s.bytes.start < at || s.bytes.end > text.len() {
+        // Spans from another text (not on this text's boundaries) are skipped
+        // rather than trusted.
+        let (Some(before), Some(value)) = (text.get(at..s.bytes.start), text.get(s.bytes.clone()))
+        else {
             continue;
-        }
-        out.push_str(&text[at..s.bytes.start]);
-        out.push_str(&c.replacement(s.ty, &text[s.bytes.clone()])?);
+        };
+        out.push_str(before);
+        out.push_str(&c.replacement(s.ty, value)?);
         at = s.bytes.end;
     }
-    out.push_str(&text[at..]);
+    out.push_str(text.get(at..).unwrap_or_default());
     Ok(out)
 }

@@ -1,0 +1,230 @@
+//! Governed SQL benchmark (issue 6): a synthetic OMOP-like dataset with
+//! ≥ 10 M measurement rows, typical cohort queries run three ways on the same
+//! Parquet files — raw DataFusion (no governance), `mdc query`'s governed path
+//! (authorisation, consent filter, audit, disclosure control, pending output),
+//! and DuckDB (bench_duckdb.py, same files) — printing times and ratios.
+//!
+//! Run: benches/query/run.sh [measurement rows]   (release build, see docs/query.md)
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Instant;
+
+use datafusion::prelude::{ParquetReadOptions, SessionContext};
+use mdc_query::Limits;
+use mdc_store::{
+    Credential, InitOptions, NewIrb, NewProject, PseudonymMode, RegisterRequest, Store,
+};
+use mdc_types::GrantLevel;
+
+pub const QUERIES: &[(&str, &str)] = &[
+    ("count_by_age_band_sex", "SELECT (2024 - year_of_birth) / 10 * 10 AS age_band, sex, COUNT(DISTINCT person_id) AS patients FROM cohort.person GROUP BY 1, 2 ORDER BY 1, 2"),
+    ("prevalence_by_condition", "SELECT condition_concept_id, COUNT(DISTINCT person_id) AS patients FROM cohort.condition_occurrence GROUP BY condition_concept_id ORDER BY condition_concept_id"),
+    ("measurements_by_concept_year", "SELECT measurement_concept_id, measurement_year, COUNT(*) AS n, AVG(value_as_number) AS mean_value FROM cohort.measurement GROUP BY 1, 2 ORDER BY 1, 2"),
+    ("join_person_condition_measurement", "SELECT p.sex, c.condition_concept_id, COUNT(DISTINCT p.person_id) AS patients, AVG(m.value_as_number) AS mean_value FROM cohort.person p JOIN cohort.condition_occurrence c ON c.person_id = p.person_id JOIN cohort.measurement m ON m.person_id = p.person_id WHERE m.measurement_concept_id = 3004410 GROUP BY 1, 2 ORDER BY 1, 2"),
+];
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    let rows: usize = std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10_000_000);
+    let work = std::env::var("MDC_BENCH_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| std::env::temp_dir().join("mdc-bench-query"));
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).unwrap();
+    let root = work.join("root");
+    let init = Store::init(
+        &root,
+        InitOptions {
+            pseudonyms: PseudonymMode::Keyed,
+            date_shift_range: 30,
+            database: None,
+            os_user: "bench".into(),
+        },
+    )
+    .await
+    .unwrap();
+    let store = Store::open(&root).await.unwrap();
+    let admin = store
+        .actor(&Credential::Token(init.admin_token), "bench")
+        .await
+        .unwrap();
+    store
+        .user_add(&admin, "steward", "steward", None)
+        .await
+        .unwrap();
+    store
+        .user_add(&admin, "kim", "researcher", None)
+        .await
+        .unwrap();
+    let st = store
+        .actor(
+            &Credential::Token(
+                store
+                    .token_issue(&admin, "steward", None, None)
+                    .await
+                    .unwrap()
+                    .secret,
+            ),
+            "b",
+        )
+        .await
+        .unwrap();
+    let kim = store
+        .actor(
+            &Credential::Token(
+                store
+                    .token_issue(&admin, "kim", None, None)
+                    .await
+                    .unwrap()
+                    .secret,
+            ),
+            "b",
+        )
+        .await
+        .unwrap();
+    let data = work.join("cohort");
+    let t = Instant::now();
+    mdc_query::synth::write_omop(
+        &data,
+        store.pseudonymizer().unwrap().as_ref(),
+        "keyed",
+        mdc_query::synth::Sizes {
+            persons: 100_000,
+            conditions_per_person: 3,
+            measurements: rows,
+            rows_per_file: 1_000_000,
+        },
+    )
+    .unwrap();
+    eprintln!(
+        "generated {rows} measurement rows in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    store
+        .dataset_register(
+            &st,
+            &RegisterRequest {
+                name: "cohort".into(),
+                path: data.clone(),
+                use_codes: Some("HMB".into()),
+                opt_in_only: false,
+                no_manifest_reason: None,
+            },
+        )
+        .await
+        .unwrap();
+    let today = chrono::Utc::now().date_naive();
+    store
+        .project_create(
+            &kim,
+            &NewProject {
+                name: "bench".into(),
+                title: "bench".into(),
+                purpose: "HMB".into(),
+                commercial: false,
+                institution: "b".into(),
+                country: "KR".into(),
+                pi: "kim".into(),
+            },
+        )
+        .await
+        .unwrap();
+    store
+        .project_irb(
+            &kim,
+            "bench",
+            &NewIrb {
+                number: "B-1".into(),
+                institution: "b".into(),
+                approved: (today - chrono::Duration::days(1)).to_string(),
+                expires: (today + chrono::Duration::days(9)).to_string(),
+                scope: "b".into(),
+            },
+        )
+        .await
+        .unwrap();
+    store.project_approve(&st, "bench").await.unwrap();
+    store
+        .grant_add(&st, "bench", "cohort", Some(1), GrantLevel::Aggregate)
+        .await
+        .unwrap();
+    // A consent opt-out, so the governed path really filters.
+    store
+        .consent_withdraw(
+            &st,
+            &mdc_types::SourceId::new(mdc_query::synth::mrn(11)),
+            "*",
+            None,
+        )
+        .await
+        .unwrap();
+    let version_dir = root.join(store.version_info("cohort", 1).await.unwrap().path);
+
+    // Raw DataFusion: the same files, registered directly, no governance.
+    let ctx = SessionContext::new();
+    ctx.sql("CREATE SCHEMA cohort").await.unwrap();
+    for t in ["person", "condition_occurrence", "measurement"] {
+        let files: Vec<String> = std::fs::read_dir(&version_dir)
+            .unwrap()
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with(if t == "measurement" {
+                        "measurement-"
+                    } else {
+                        t
+                    })
+                    && p.extension().is_some_and(|x| x == "parquet")
+            })
+            .map(|p| p.display().to_string())
+            .collect();
+        let df = ctx
+            .read_parquet(files, ParquetReadOptions::default())
+            .await
+            .unwrap();
+        ctx.register_table(
+            datafusion::common::TableReference::partial("cohort", t),
+            df.into_view(),
+        )
+        .unwrap();
+    }
+    let limits = Limits::default();
+    let mut out = Vec::new();
+    println!(
+        "{:<36} {:>10} {:>12} {:>9}",
+        "query", "raw DF ms", "governed ms", "overhead"
+    );
+    for (name, sql) in QUERIES {
+        let mut raw = f64::INFINITY;
+        let mut gov = f64::INFINITY;
+        for _ in 0..3 {
+            let t = Instant::now();
+            let _ = ctx.sql(sql).await.unwrap().collect().await.unwrap();
+            raw = raw.min(t.elapsed().as_secs_f64() * 1000.0);
+            let t = Instant::now();
+            mdc_query::run(&store, &kim, "bench", sql, &limits)
+                .await
+                .unwrap();
+            gov = gov.min(t.elapsed().as_secs_f64() * 1000.0);
+        }
+        println!(
+            "{name:<36} {raw:>10.1} {gov:>12.1} {:>8.1}%",
+            (gov / raw - 1.0) * 100.0
+        );
+        out.push(serde_json::json!({"name": name, "sql": sql, "raw_ms": raw, "governed_ms": gov}));
+    }
+    let spec = serde_json::json!({"dir": version_dir, "rows": rows, "queries": out});
+    std::fs::write(
+        work.join("results.json"),
+        serde_json::to_string_pretty(&spec).unwrap(),
+    )
+    .unwrap();
+    println!("results: {}", work.join("results.json").display());
+}

@@ -1,0 +1,915 @@
+//! Governed SQL: one DataFusion session per query, holding only the tables of
+//! the dataset versions granted to the project, each already filtered by the
+//! consent registry as of today; every dataset the query touches goes through
+//! `Store::access_check` (authorised and audited) before a row is read; the
+//! result is checked by the project's disclosure-control rules and held as a
+//! pending output. Errors before any data is read are audited as denied.
+//!
+//! Table names (documented in docs/query.md): a dataset `sepsis-cohort` with a
+//! table `person` is visible as `sepsis_cohort.person` (a schema per dataset)
+//! and `sepsis_cohort_person`; a dataset with a single table also as
+//! `sepsis_cohort`. When several versions are granted, the latest is used.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, Float64Array, Int64Array, ListArray, StringArray,
+};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Int64Type};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::catalog::MemorySchemaProvider;
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::common::{Column, TableReference};
+use datafusion::dataframe::DataFrame;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::logical_expr::{in_list, lit, Expr, LogicalPlan, TableScanBuilder};
+use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
+use futures::StreamExt;
+use mdc_store::{Actor, CellPatients, NewOutput, OutputInfo, PolicyRecord, Store};
+use mdc_types::GrantLevel;
+use serde::Serialize;
+use serde_json::{json, Map, Value as Json};
+
+use crate::differencing;
+use crate::disclosure::{
+    self, AggTable, Checked, Column as DcColumn, ColumnKind, Reason, RowStats, Value,
+};
+use crate::plan::{self, Shape};
+use crate::policy::{Policy, RULES_VERSION};
+use crate::{guard, QueryError};
+
+/// Per-query limits.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Most rows a result may have (before disclosure control).
+    pub max_rows: usize,
+    pub timeout: Duration,
+    /// Memory DataFusion may use for this query.
+    pub memory_bytes: usize,
+    pub target_partitions: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_rows: 10_000,
+            timeout: Duration::from_secs(300),
+            memory_bytes: 4 << 30,
+            target_partitions: std::thread::available_parallelism().map_or(2, usize::from),
+        }
+    }
+}
+
+/// One table visible to the project's SQL.
+#[derive(Debug, Clone, Serialize)]
+pub struct VisibleTable {
+    /// Schema (per dataset) and table name: `sepsis_cohort`, `person`.
+    pub schema: String,
+    pub table: String,
+    /// Other names of the same table in the default schema.
+    pub aliases: Vec<String>,
+    pub dataset: String,
+    pub version: i64,
+    pub patient_column: Option<String>,
+    /// (name, arrow type, nullable)
+    pub columns: Vec<(String, String, bool)>,
+    #[serde(skip)]
+    pub arrow_types: Vec<DataType>,
+}
+
+/// A project's governed SQL session (nothing authorised or read yet).
+pub struct Session {
+    pub project: String,
+    pub policy: Policy,
+    pub tables: Vec<VisibleTable>,
+    ctx: SessionContext,
+    /// Registered name → (dataset, version).
+    names: HashMap<String, (String, i64)>,
+    patients: HashSet<String>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("project", &self.project)
+            .field("tables", &self.tables.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A shown column.
+#[derive(Debug, Clone, Serialize)]
+pub struct ShownColumn {
+    pub name: String,
+    pub kind: Option<ColumnKind>,
+    pub data_type: String,
+}
+
+/// What a query returns inside the secure zone: the checked result and the
+/// pending output that holds it.
+#[derive(Debug, Clone, Serialize)]
+pub struct QueryOutcome {
+    pub output: OutputInfo,
+    /// `aggregate` or `record`.
+    pub shape: String,
+    pub columns: Vec<ShownColumn>,
+    /// Masked cells are `null`; see `checks.masks`.
+    pub rows: Vec<Vec<Option<Value>>>,
+    pub masked: Vec<(usize, usize)>,
+    pub checks: Json,
+    pub elapsed_ms: u64,
+}
+
+fn sql_name(dataset: &str) -> String {
+    dataset.replace('-', "_")
+}
+
+/// The date consent is evaluated at: today in Korea (IRB and consent dates are
+/// Korean calendar dates).
+fn today() -> chrono::NaiveDate {
+    let now = chrono::Utc::now();
+    chrono::FixedOffset::east_opt(9 * 3600).map_or_else(
+        || now.date_naive(),
+        |kst| now.with_timezone(&kst).date_naive(),
+    )
+}
+
+/// The project's rules: its own settings, else the root's preset.
+pub async fn project_policy(store: &Store, project: &str) -> Result<(Policy, bool), QueryError> {
+    match store.disclosure_settings(project).await? {
+        Some(s) => {
+            let p: Policy = serde_json::from_value(s.policy)
+                .map_err(|e| QueryError::Internal(format!("stored disclosure policy: {e}")))?;
+            p.validate()?;
+            Ok((p, s.two_reviews))
+        }
+        None => Ok((Policy::preset(&store.config().disclosure_preset)?, false)),
+    }
+}
+
+fn df_err(e: &datafusion::error::DataFusionError) -> String {
+    let s = e.to_string();
+    s.replace("Error during planning: ", "")
+        .replace("SQL error: ", "")
+        .replace("Schema error: ", "")
+}
+
+impl Session {
+    /// Builds the session: the project's granted dataset versions as views with
+    /// the consent filter applied. Reads only Parquet footers.
+    pub async fn open(
+        store: &Store,
+        actor: &Actor,
+        project: &str,
+        limits: &Limits,
+    ) -> Result<Session, QueryError> {
+        let info = store.project_show(actor, project).await?;
+        let (policy, _) = project_policy(store, project).await?;
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_limit(limits.memory_bytes, 1.0)
+            .build_arc()
+            .map_err(|e| QueryError::Internal(e.to_string()))?;
+        let config = SessionConfig::new()
+            .with_information_schema(false)
+            .with_target_partitions(limits.target_partitions.max(1))
+            .set_str("datafusion.sql_parser.dialect", "PostgreSQL");
+        let ctx = SessionContext::new_with_config_rt(config, runtime);
+        let mut latest: BTreeMap<String, i64> = BTreeMap::new();
+        for g in &info.grants {
+            let e = latest.entry(g.dataset.clone()).or_insert(g.version);
+            *e = (*e).max(g.version);
+        }
+        let mut tables = Vec::new();
+        let mut names = HashMap::new();
+        let mut patients = HashSet::new();
+        let at = today();
+        for (dataset, version) in &latest {
+            let v = store.version_info(dataset, *version).await?;
+            if v.kind != "tables" {
+                continue;
+            }
+            let manifest_tables: Vec<mdc_types::manifest::ManifestTable> =
+                serde_json::from_value(v.tables.clone()).unwrap_or_default();
+            if manifest_tables.is_empty() {
+                continue;
+            }
+            let exclusion = store
+                .patient_exclusion(dataset, *version, &info.purpose, at)
+                .await?;
+            let base = sql_name(dataset);
+            let schema_provider = Arc::new(MemorySchemaProvider::new());
+            if let Some(cat) = ctx.catalog("datafusion") {
+                let _ = cat.register_schema(&base, schema_provider);
+            }
+            let single = manifest_tables.len() == 1;
+            let dir = store.root().path().join(&v.path);
+            for t in &manifest_tables {
+                let files: Vec<String> = t
+                    .files
+                    .iter()
+                    .filter(|f| f.path.ends_with(".parquet"))
+                    .map(|f| dir.join(&f.path).display().to_string())
+                    .collect();
+                if files.is_empty() {
+                    continue;
+                }
+                let df = ctx
+                    .read_parquet(files, ParquetReadOptions::default())
+                    .await
+                    .map_err(|e| {
+                        QueryError::Internal(format!("{dataset}@{version}/{}: {e}", t.name))
+                    })?;
+                // The scan gets a name of ours that no catalog holds: the SQL can
+                // reach the files only through the consent-filtered view, and the
+                // inlined view's scan still says which dataset it reads.
+                let internal = format!("mdc_source_{base}_{}", t.name.to_ascii_lowercase());
+                let plan = match df.logical_plan().clone() {
+                    LogicalPlan::TableScan(ts) => LogicalPlan::TableScan(
+                        TableScanBuilder::new(internal.clone(), ts.source)
+                            .build()
+                            .map_err(|e| QueryError::Internal(e.to_string()))?,
+                    ),
+                    other => other,
+                };
+                names.insert(internal, (dataset.clone(), *version));
+                let mut df = DataFrame::new(ctx.state(), plan);
+                if let Some(pc) = &t.patient_column {
+                    patients.insert(pc.to_ascii_lowercase());
+                    let field = df
+                        .schema()
+                        .fields()
+                        .iter()
+                        .find(|f| f.name() == pc)
+                        .cloned();
+                    if let Some(field) = field {
+                        let c = Expr::Column(Column::from_name(pc.clone()));
+                        let is_int = field.data_type().is_integer();
+                        let to_lits = |ints: &HashSet<i64>, texts: &HashSet<String>| -> Vec<Expr> {
+                            if is_int {
+                                ints.iter().map(|i| lit(*i)).collect()
+                            } else {
+                                texts.iter().map(|s| lit(s.clone())).collect()
+                            }
+                        };
+                        let filter = if exclusion.opt_in_only {
+                            let keep = to_lits(&exclusion.in_int, &exclusion.in_text);
+                            Some(if keep.is_empty() {
+                                lit(false)
+                            } else {
+                                in_list(c, keep, false)
+                            })
+                        } else {
+                            let drop = to_lits(&exclusion.out_int, &exclusion.out_text);
+                            (!drop.is_empty()).then(|| in_list(c, drop, true))
+                        };
+                        if let Some(f) = filter {
+                            df = df
+                                .filter(f)
+                                .map_err(|e| QueryError::Internal(e.to_string()))?;
+                        }
+                    } else {
+                        return Err(QueryError::Internal(format!(
+                            "{dataset}@{version}/{}: patient column {pc} is missing",
+                            t.name
+                        )));
+                    }
+                }
+                let schema = df.schema().clone();
+                let view = df.into_view();
+                let table_name = t.name.to_ascii_lowercase();
+                let mut aliases = vec![format!("{base}_{table_name}")];
+                if single {
+                    aliases.push(base.clone());
+                }
+                let qualified = TableReference::partial(base.clone(), table_name.clone());
+                ctx.register_table(qualified.clone(), view.clone())
+                    .map_err(|e| QueryError::Internal(e.to_string()))?;
+                names.insert(qualified.to_string(), (dataset.clone(), *version));
+                for a in &aliases {
+                    ctx.register_table(TableReference::bare(a.clone()), view.clone())
+                        .map_err(|e| QueryError::Internal(e.to_string()))?;
+                    names.insert(a.clone(), (dataset.clone(), *version));
+                }
+                tables.push(VisibleTable {
+                    schema: base.clone(),
+                    table: table_name,
+                    aliases,
+                    dataset: dataset.clone(),
+                    version: *version,
+                    patient_column: t.patient_column.clone(),
+                    columns: schema
+                        .fields()
+                        .iter()
+                        .map(|f| (f.name().clone(), f.data_type().to_string(), f.is_nullable()))
+                        .collect(),
+                    arrow_types: schema
+                        .fields()
+                        .iter()
+                        .map(|f| f.data_type().clone())
+                        .collect(),
+                });
+            }
+        }
+        Ok(Session {
+            project: project.to_owned(),
+            policy,
+            tables,
+            ctx,
+            names,
+            patients,
+        })
+    }
+
+    /// Plans (without reading data) and returns the plan and the datasets it touches.
+    async fn plan(&self, sql: &str) -> Result<(LogicalPlan, Vec<(String, i64)>), QueryError> {
+        guard::check(sql)?;
+        let options = datafusion::execution::context::SQLOptions::new()
+            .with_allow_ddl(false)
+            .with_allow_dml(false)
+            .with_allow_statements(false);
+        let df = self.ctx.sql_with_options(sql, options).await.map_err(|e| {
+            let msg = df_err(&e);
+            // Point at the object the planner names, when it names one.
+            let named = msg
+                .split('\'')
+                .nth(1)
+                .map(|n| n.rsplit('.').next().unwrap_or(n).to_owned());
+            match named.and_then(|n| guard::position_of(sql, &n)) {
+                Some((l, c)) => QueryError::Plan(format!("{msg} (at Line: {l}, Column: {c})")),
+                None => QueryError::Plan(msg),
+            }
+        })?;
+        let plan = df.logical_plan().clone();
+        let mut touched: Vec<(String, i64)> = Vec::new();
+        let mut unknown: Option<String> = None;
+        let _ = plan.apply_with_subqueries(|node| {
+            if let LogicalPlan::TableScan(scan) = node {
+                let name = scan.table_name.to_string();
+                match self.names.get(&name) {
+                    Some(dv) => {
+                        if !touched.contains(dv) {
+                            touched.push(dv.clone());
+                        }
+                    }
+                    None => unknown = Some(name),
+                }
+            }
+            Ok(TreeNodeRecursion::Continue)
+        });
+        if let Some(name) = unknown {
+            return Err(QueryError::Forbidden(format!(
+                "{name} is not a table granted to this project"
+            )));
+        }
+        Ok((plan, touched))
+    }
+
+    /// The SQL visible names and columns, for catalog answers (pgwire).
+    pub fn table_names(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for t in &self.tables {
+            out.push((t.schema.clone(), t.table.clone()));
+            for a in &t.aliases {
+                out.push(("public".to_owned(), a.clone()));
+            }
+        }
+        out
+    }
+
+    /// Runs a query with raw DataFusion and no governance, for the benchmark's
+    /// baseline only (same session, same files).
+    pub async fn run_raw(&self, sql: &str) -> Result<usize, QueryError> {
+        let df = self
+            .ctx
+            .sql(sql)
+            .await
+            .map_err(|e| QueryError::Plan(df_err(&e)))?;
+        let batches = df
+            .collect()
+            .await
+            .map_err(|e| QueryError::Internal(e.to_string()))?;
+        Ok(batches.iter().map(RecordBatch::num_rows).sum())
+    }
+}
+
+/// Column names and types of a query's result, by planning only (no data is
+/// read, nothing is audited): for the extended protocol's Describe.
+pub async fn describe(session: &Session, sql: &str) -> Result<Vec<(String, DataType)>, QueryError> {
+    let (plan, _) = session.plan(sql).await?;
+    Ok(plan
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| (f.name().clone(), f.data_type().clone()))
+        .collect())
+}
+
+/// Runs `sql` in `project` as `actor`: the whole governed path.
+pub async fn run(
+    store: &Store,
+    actor: &Actor,
+    project: &str,
+    sql: &str,
+    limits: &Limits,
+) -> Result<QueryOutcome, QueryError> {
+    let started = Instant::now();
+    let session = Session::open(store, actor, project, limits).await?;
+    let result = run_in(store, actor, &session, sql, limits, started).await;
+    if let Err(e) = &result {
+        if e.is_refusal() {
+            let mut p = Map::new();
+            p.insert(
+                "sql_sha256".into(),
+                mdc_store::audit::sha256_hex(&[sql.as_bytes()]).into(),
+            );
+            store
+                .audit_denied(actor, "query.run", project, &e.to_string(), p)
+                .await?;
+        }
+    }
+    result
+}
+
+/// Runs `sql` in an open session (pgwire keeps one per connection).
+pub async fn run_in(
+    store: &Store,
+    actor: &Actor,
+    session: &Session,
+    sql: &str,
+    limits: &Limits,
+    started: Instant,
+) -> Result<QueryOutcome, QueryError> {
+    let policy = &session.policy;
+    let (plan, touched) = session.plan(sql).await?;
+    let want_tops = policy.dominance.is_some() || policy.p_percent.is_some();
+    let shape = plan::analyse(&plan, &session.patients, want_tops)?;
+    let level = match &shape {
+        Shape::Aggregate(_) => GrantLevel::Aggregate,
+        Shape::Record { .. } => GrantLevel::Record,
+    };
+    for (dataset, version) in &touched {
+        match store
+            .access_check(actor, &session.project, dataset, Some(*version), level)
+            .await
+        {
+            Ok(_) => {}
+            Err(mdc_store::StoreError::Denied(d)) if level == GrantLevel::Record => {
+                let why = match &shape {
+                    Shape::Record { reason } => reason.clone(),
+                    Shape::Aggregate(_) => String::new(),
+                };
+                return Err(QueryError::Store(mdc_store::StoreError::Denied(mdc_store::Denied {
+                    gate: d.gate,
+                    reason: format!(
+                        "row-level results are refused without a record-level grant ({why}); aggregate with GROUP BY and COUNT instead. {}",
+                        d.reason
+                    ),
+                })));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let exec_plan = match &shape {
+        Shape::Aggregate(a) => a.plan.clone(),
+        Shape::Record { .. } => plan.clone(),
+    };
+    let batches = execute(session, exec_plan, limits).await?;
+    let schema = plan.schema();
+    let visible = schema.fields().len();
+    let names: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+    let types: Vec<String> = schema
+        .fields()
+        .iter()
+        .map(|f| f.data_type().to_string())
+        .collect();
+    let mut raw_rows: Vec<Vec<Value>> = Vec::new();
+    let mut stats: Vec<RowStats> = Vec::new();
+    let mut person_sets: Vec<BTreeMap<usize, roaring::RoaringTreemap>> = Vec::new();
+    for b in &batches {
+        let cols: Vec<Vec<Value>> = (0..visible.min(b.num_columns()))
+            .map(|i| column_values(b.column(i)))
+            .collect::<Result<_, _>>()?;
+        let n = b.num_rows();
+        for r in 0..n {
+            raw_rows.push(
+                cols.iter()
+                    .map(|c| c.get(r).cloned().unwrap_or(Value::Null))
+                    .collect(),
+            );
+        }
+        if let Shape::Aggregate(a) = &shape {
+            let contrib = match a.hidden.contributors {
+                Some(i) if i < b.num_columns() => column_values(b.column(i))?,
+                _ => vec![Value::Null; n],
+            };
+            let mut tops = Vec::new();
+            for &(v, t1, t2, s) in &a.hidden.tops {
+                tops.push((
+                    v,
+                    column_values(b.column(t1))?,
+                    column_values(b.column(t2))?,
+                    column_values(b.column(s))?,
+                ));
+            }
+            let mut persons = Vec::new();
+            for &(v, h) in &a.hidden.persons {
+                persons.push((v, patient_lists(b.column(h))?));
+            }
+            for r in 0..n {
+                let mut st = RowStats {
+                    contributors: contrib.get(r).and_then(Value::as_f64).map(|x| x as u64),
+                    ..RowStats::default()
+                };
+                for (v, a1, a2, s) in &tops {
+                    let g = |c: &Vec<Value>| c.get(r).and_then(Value::as_f64).unwrap_or(0.0);
+                    st.tops.insert(*v, (g(a1), g(a2), g(s)));
+                }
+                stats.push(st);
+                let mut sets = BTreeMap::new();
+                for (v, lists) in &persons {
+                    if let Some(set) = lists.get(r) {
+                        sets.insert(*v, set.clone());
+                    }
+                }
+                person_sets.push(sets);
+            }
+        }
+    }
+    let total_rows = raw_rows.len();
+    let (shape_name, checked, checks, cells) = match &shape {
+        Shape::Aggregate(a) => {
+            let table = AggTable {
+                columns: names
+                    .iter()
+                    .zip(&a.kinds)
+                    .map(|(n, k)| DcColumn {
+                        name: n.clone(),
+                        kind: *k,
+                    })
+                    .collect(),
+                rows: raw_rows,
+                stats,
+                grouping_sets: a.grouping_sets,
+            };
+            let (pre, diff_flags, cells) =
+                differencing_check(store, session, policy, &table, &person_sets).await?;
+            let mut checked = disclosure::check_aggregate(policy, &table, &pre);
+            if a.having {
+                checked.needs_review = true;
+                checked.review_reasons.push(
+                    "HAVING filters on aggregates can reveal masked values; a reviewer must look"
+                        .into(),
+                );
+            }
+            if table.columns.iter().any(|c| c.kind == ColumnKind::Count) {
+                checked.needs_review = true;
+                checked.review_reasons.push(
+                    "row counts (not COUNT(DISTINCT patient)) are not covered by differencing control".into(),
+                );
+            }
+            let checks = json!({
+                "shape": "aggregate",
+                "policy": policy.name,
+                "rules_version": RULES_VERSION,
+                "rows": total_rows,
+                "masks": checked.masks,
+                "flags": checked.flags,
+                "differencing": diff_flags,
+                "rounded_cells": checked.rounded_cells,
+                "needs_review": checked.needs_review,
+                "review_reasons": checked.review_reasons,
+                "column_kinds": checked.columns,
+            });
+            ("aggregate", checked, checks, cells)
+        }
+        Shape::Record { reason } => {
+            let (kept, report) = disclosure::check_records(policy, &names, raw_rows);
+            let checked = Checked {
+                columns: names
+                    .iter()
+                    .map(|n| DcColumn {
+                        name: n.clone(),
+                        kind: ColumnKind::Other,
+                    })
+                    .collect(),
+                rows: kept
+                    .into_iter()
+                    .map(|r| r.into_iter().map(Some).collect())
+                    .collect(),
+                masks: vec![],
+                flags: vec![],
+                rounded_cells: 0,
+                needs_review: true,
+                review_reasons: vec![
+                    "record-level result: a reviewer must look at every release".into()
+                ],
+            };
+            let checks = json!({
+                "shape": "record",
+                "why_record": reason,
+                "policy": policy.name,
+                "rules_version": RULES_VERSION,
+                "rows": total_rows,
+                "k_anonymity": report,
+                "needs_review": true,
+                "review_reasons": checked.review_reasons,
+            });
+            ("record", checked, checks, vec![])
+        }
+    };
+    let csv = render_csv(&names, &checked)?;
+    let masked: Vec<(usize, usize)> = checked
+        .rows
+        .iter()
+        .enumerate()
+        .flat_map(|(r, row)| {
+            row.iter()
+                .enumerate()
+                .filter(|(_, v)| v.is_none())
+                .map(move |(c, _)| (r, c))
+        })
+        .collect();
+    let title: String = sql
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .chars()
+        .take(120)
+        .collect();
+    let output = store
+        .output_create(
+            actor,
+            NewOutput {
+                project: session.project.clone(),
+                kind: "query".into(),
+                title,
+                media_type: "text/csv".into(),
+                content: csv,
+                rows: checked.rows.len() as i64,
+                policy: PolicyRecord {
+                    name: policy.name.clone(),
+                    version: RULES_VERSION,
+                    sha256: policy.sha256(),
+                    rules: serde_json::to_value(policy).unwrap_or(Json::Null),
+                },
+                checks: checks.clone(),
+                needs_review: checked.needs_review,
+                masked_cells: masked.len() as i64,
+                source_text: Some(sql.chars().take(guard::MAX_SQL_BYTES).collect()),
+                cells,
+            },
+        )
+        .await?;
+    let kinds: Vec<Option<ColumnKind>> = match shape_name {
+        "aggregate" => checked.columns.iter().map(|c| Some(c.kind)).collect(),
+        _ => vec![None; names.len()],
+    };
+    Ok(QueryOutcome {
+        output,
+        shape: shape_name.into(),
+        columns: names
+            .iter()
+            .zip(types)
+            .zip(kinds)
+            .map(|((n, t), k)| ShownColumn {
+                name: n.clone(),
+                kind: k,
+                data_type: t,
+            })
+            .collect(),
+        rows: checked.rows,
+        masked,
+        checks,
+        elapsed_ms: started.elapsed().as_millis() as u64,
+    })
+}
+
+async fn execute(
+    session: &Session,
+    plan: LogicalPlan,
+    limits: &Limits,
+) -> Result<Vec<RecordBatch>, QueryError> {
+    let max_rows = limits.max_rows;
+    let work = async {
+        let df = session
+            .ctx
+            .execute_logical_plan(plan)
+            .await
+            .map_err(|e| QueryError::Plan(df_err(&e)))?;
+        let mut stream = df
+            .execute_stream()
+            .await
+            .map_err(|e| QueryError::Internal(e.to_string()))?;
+        let mut out = Vec::new();
+        let mut rows = 0usize;
+        while let Some(b) = stream.next().await {
+            let b = b.map_err(|e| {
+                let s = e.to_string();
+                if s.contains("Resources exhausted") {
+                    QueryError::Limit(format!(
+                        "the query needs more memory than the {} MiB allowed",
+                        limits.memory_bytes >> 20
+                    ))
+                } else {
+                    QueryError::Internal(s)
+                }
+            })?;
+            rows += b.num_rows();
+            if rows > max_rows {
+                return Err(QueryError::Limit(format!(
+                    "the result has more than {max_rows} rows; aggregate further or add a LIMIT"
+                )));
+            }
+            out.push(b);
+        }
+        Ok(out)
+    };
+    match tokio::time::timeout(limits.timeout, work).await {
+        Ok(r) => r,
+        Err(_) => Err(QueryError::Limit(format!(
+            "the query ran longer than {} s and was stopped",
+            limits.timeout.as_secs()
+        ))),
+    }
+}
+
+/// Differencing control: compares each person-count cell with the project's
+/// released ones; returns pre-masks, the findings, and the cells to store.
+async fn differencing_check(
+    store: &Store,
+    session: &Session,
+    policy: &Policy,
+    table: &AggTable,
+    sets: &[BTreeMap<usize, roaring::RoaringTreemap>],
+) -> Result<(Vec<(usize, usize, Reason)>, Vec<Json>, Vec<CellPatients>), QueryError> {
+    let mut pre = Vec::new();
+    let mut findings = Vec::new();
+    let mut cells = Vec::new();
+    if sets.iter().all(BTreeMap::is_empty) {
+        return Ok((pre, findings, cells));
+    }
+    let released: Vec<(i64, String, roaring::RoaringTreemap)> = store
+        .released_cells(&session.project)
+        .await?
+        .into_iter()
+        .filter_map(|(id, c)| differencing::decode(&c.bitmap).map(|b| (id, c.cell, b)))
+        .collect();
+    let dims: Vec<usize> = table
+        .columns
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.kind == ColumnKind::Dimension)
+        .map(|(i, _)| i)
+        .collect();
+    for (r, row_sets) in sets.iter().enumerate() {
+        for (&v, set) in row_sets {
+            let col = table
+                .columns
+                .get(v)
+                .map(|c| c.name.clone())
+                .unwrap_or_default();
+            let key: Vec<String> = dims
+                .iter()
+                .map(|&d| {
+                    table
+                        .rows
+                        .get(r)
+                        .and_then(|row| row.get(d))
+                        .map(Value::to_text)
+                        .unwrap_or_default()
+                })
+                .collect();
+            let label = format!("{col}|{}", key.join("|"));
+            if policy.differencing {
+                if let Some((id, cell, d)) =
+                    differencing::closest_conflict(set, &released, policy.min_count)
+                {
+                    pre.push((r, v, Reason::Differencing));
+                    findings.push(json!({
+                        "row": r, "column": col,
+                        "earlier_output": id, "earlier_cell": cell,
+                        "patients_differing": d,
+                        "note": "the cell differs from a released one by fewer patients than the threshold",
+                    }));
+                }
+            }
+            cells.push(CellPatients {
+                cell: label,
+                patients: set.len() as i64,
+                bitmap: differencing::encode(set),
+            });
+        }
+    }
+    Ok((pre, findings, cells))
+}
+
+/// One column as engine values.
+pub(crate) fn column_values(a: &ArrayRef) -> Result<Vec<Value>, QueryError> {
+    let err = |e: datafusion::arrow::error::ArrowError| QueryError::Internal(e.to_string());
+    let n = a.len();
+    let dt = a.data_type();
+    let mut out = Vec::with_capacity(n);
+    if dt.is_integer() {
+        let c = cast(a, &DataType::Int64).map_err(err)?;
+        let c = c
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .ok_or_else(|| QueryError::Internal("int cast".into()))?;
+        for i in 0..n {
+            out.push(if c.is_null(i) {
+                Value::Null
+            } else {
+                Value::Int(c.value(i))
+            });
+        }
+    } else if dt.is_floating() || matches!(dt, DataType::Decimal128(..) | DataType::Decimal256(..))
+    {
+        let c = cast(a, &DataType::Float64).map_err(err)?;
+        let c = c
+            .as_any()
+            .downcast_ref::<Float64Array>()
+            .ok_or_else(|| QueryError::Internal("float cast".into()))?;
+        for i in 0..n {
+            out.push(if c.is_null(i) {
+                Value::Null
+            } else {
+                Value::Float(c.value(i))
+            });
+        }
+    } else if *dt == DataType::Boolean {
+        let c = a.as_boolean();
+        for i in 0..n {
+            out.push(if c.is_null(i) {
+                Value::Null
+            } else {
+                Value::Bool(c.value(i))
+            });
+        }
+    } else {
+        let c = cast(a, &DataType::Utf8).map_err(err)?;
+        let c = c
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .ok_or_else(|| QueryError::Internal(format!("cannot show a {dt} column")))?;
+        for i in 0..n {
+            out.push(if c.is_null(i) {
+                Value::Null
+            } else {
+                Value::Text(c.value(i).to_owned())
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The hidden `array_agg(DISTINCT patient)` column as one bitmap per row.
+fn patient_lists(a: &ArrayRef) -> Result<Vec<roaring::RoaringTreemap>, QueryError> {
+    let list = a
+        .as_any()
+        .downcast_ref::<ListArray>()
+        .ok_or_else(|| QueryError::Internal("patient list column".into()))?;
+    let mut out = Vec::with_capacity(list.len());
+    for i in 0..list.len() {
+        let mut set = roaring::RoaringTreemap::new();
+        if !list.is_null(i) {
+            let values = list.value(i);
+            if values.data_type().is_integer() {
+                let c = cast(&values, &DataType::Int64)
+                    .map_err(|e| QueryError::Internal(e.to_string()))?;
+                for v in c.as_primitive::<Int64Type>().iter().flatten() {
+                    set.insert(v as u64);
+                }
+            } else {
+                for v in column_values(&values)? {
+                    if let Value::Text(s) = v {
+                        set.insert(differencing::text_id(&s));
+                    }
+                }
+            }
+        }
+        out.push(set);
+    }
+    Ok(out)
+}
+
+fn render_csv(names: &[String], checked: &Checked) -> Result<Vec<u8>, QueryError> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(names)
+        .map_err(|e| QueryError::Internal(e.to_string()))?;
+    for row in &checked.rows {
+        let rec: Vec<String> = row
+            .iter()
+            .map(|v| match v {
+                None => "[masked]".to_owned(),
+                Some(v) => v.to_text(),
+            })
+            .collect();
+        w.write_record(&rec)
+            .map_err(|e| QueryError::Internal(e.to_string()))?;
+    }
+    w.into_inner()
+        .map_err(|e| QueryError::Internal(e.to_string()))
+}

@@ -1,0 +1,655 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! Governed analysis end to end through the library: SQL over a granted,
+//! consent-filtered dataset, disclosure control, pending outputs, and the
+//! release workflow with separation of duties (issue 6).
+
+use mdc_query::{Limits, QueryError};
+use mdc_store::{
+    Actor, Credential, Decision, InitOptions, NewIrb, NewProject, PseudonymMode, RegisterRequest,
+    Store, StoreError,
+};
+use mdc_types::{GrantLevel, SourceId};
+
+struct World {
+    _dir: tempfile::TempDir,
+    store: Store,
+    steward: Actor,
+    kim: Actor,
+    park: Actor,
+    rev1: Actor,
+    rev2: Actor,
+    auditor: Actor,
+    ids: Vec<i64>,
+}
+
+async fn user(store: &Store, admin: &Actor, name: &str, roles: &str) -> Actor {
+    store.user_add(admin, name, roles, None).await.unwrap();
+    let t = store
+        .token_issue(admin, name, None, Some(30))
+        .await
+        .unwrap();
+    store
+        .actor(&Credential::Token(t.secret), "test")
+        .await
+        .unwrap()
+}
+
+async fn project(store: &Store, steward: &Actor, pi: &Actor, name: &str, level: GrantLevel) {
+    let today = chrono::Utc::now().date_naive();
+    store
+        .project_create(
+            pi,
+            &NewProject {
+                name: name.into(),
+                title: "Governed analysis test".into(),
+                purpose: "HMB".into(),
+                commercial: false,
+                institution: "Test Hospital".into(),
+                country: "KR".into(),
+                pi: pi.name.clone(),
+            },
+        )
+        .await
+        .unwrap();
+    store
+        .project_irb(
+            pi,
+            name,
+            &NewIrb {
+                number: format!("IRB-{name}"),
+                institution: "Test IRB".into(),
+                approved: (today - chrono::Duration::days(5)).to_string(),
+                expires: (today + chrono::Duration::days(300)).to_string(),
+                scope: "retrospective".into(),
+            },
+        )
+        .await
+        .unwrap();
+    store.project_approve(steward, name).await.unwrap();
+    store
+        .grant_add(steward, name, "cohort", Some(1), level)
+        .await
+        .unwrap();
+}
+
+async fn world() -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    let init = Store::init(
+        &root,
+        InitOptions {
+            pseudonyms: PseudonymMode::Keyed,
+            date_shift_range: 30,
+            database: None,
+            os_user: "tester".into(),
+        },
+    )
+    .await
+    .unwrap();
+    let store = Store::open(&root).await.unwrap();
+    let admin = store
+        .actor(&Credential::Token(init.admin_token), "test")
+        .await
+        .unwrap();
+    let steward = user(&store, &admin, "steward", "steward").await;
+    let kim = user(&store, &admin, "kim", "researcher").await;
+    let park = user(&store, &admin, "park", "researcher,reviewer").await;
+    let rev1 = user(&store, &admin, "rev1", "reviewer").await;
+    let rev2 = user(&store, &admin, "rev2", "reviewer").await;
+    let auditor = user(&store, &admin, "aud", "auditor").await;
+    let data = dir.path().join("cohort");
+    let ids = mdc_query::synth::write_omop(
+        &data,
+        store.pseudonymizer().unwrap().as_ref(),
+        "keyed",
+        mdc_query::synth::Sizes {
+            persons: 300,
+            conditions_per_person: 2,
+            measurements: 3000,
+            rows_per_file: 1000,
+        },
+    )
+    .unwrap();
+    store
+        .dataset_register(
+            &steward,
+            &RegisterRequest {
+                name: "cohort".into(),
+                path: data,
+                use_codes: Some("HMB".into()),
+                opt_in_only: false,
+                no_manifest_reason: None,
+            },
+        )
+        .await
+        .unwrap();
+    project(&store, &steward, &kim, "study", GrantLevel::Aggregate).await;
+    World {
+        _dir: dir,
+        store,
+        steward,
+        kim,
+        park,
+        rev1,
+        rev2,
+        auditor,
+        ids,
+    }
+}
+
+async fn q(
+    w: &World,
+    who: &Actor,
+    project: &str,
+    sql: &str,
+) -> Result<mdc_query::QueryOutcome, QueryError> {
+    mdc_query::run(&w.store, who, project, sql, &Limits::default()).await
+}
+
+// Rows hold `Option<Value>` (None is masked); tests read them in place.
+#[allow(clippy::ref_option)]
+fn int(v: &Option<mdc_query::disclosure::Value>) -> Option<i64> {
+    match v {
+        Some(mdc_query::disclosure::Value::Int(i)) => Some(*i),
+        _ => None,
+    }
+}
+
+async fn audit_actions(w: &World) -> Vec<(String, String)> {
+    w.store
+        .audit_log(&w.auditor, &mdc_store::audit::LogFilter::default())
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e.body["action"].as_str().unwrap_or("").to_owned(),
+                e.body["outcome"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aggregate_queries_mask_small_cells_and_are_held_as_pending_outputs() {
+    let w = world().await;
+    let out = q(
+        &w,
+        &w.kim,
+        "study",
+        "SELECT region, sex, COUNT(DISTINCT person_id) AS n FROM cohort.person GROUP BY region, sex ORDER BY region, sex",
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.shape, "aggregate");
+    assert_eq!(out.output.status, "pending");
+    assert_eq!(out.output.policy, "kr-public");
+    // Every visible count is ≥ 5; small ones are masked, with complements.
+    let mut masked: i64 = 0;
+    for row in &out.rows {
+        match int(&row[2]) {
+            Some(n) => assert!(n >= 5, "visible small cell {n}"),
+            None => masked += 1,
+        }
+    }
+    assert!(
+        masked >= 2,
+        "the skewed regions should leave small cells: {:?}",
+        out.rows
+    );
+    assert!(out.checks["masks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|m| m["reason"] == "below_threshold"));
+    // The held file is the masked CSV, nothing more.
+    let (info, content) = w.store.output_show(&w.kim, out.output.id).await.unwrap();
+    let text = String::from_utf8(content).unwrap();
+    assert!(
+        text.starts_with("region,sex,n\n") && text.contains("[masked]"),
+        "{text}"
+    );
+    assert_eq!(info.masked_cells, masked);
+    let actions = audit_actions(&w).await;
+    assert!(actions.contains(&("data.access.aggregate".into(), "allowed".into())));
+    assert!(actions.contains(&("output.create".into(), "allowed".into())));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_granted_tables_are_visible_by_their_documented_names() {
+    let w = world().await;
+    for name in [
+        "cohort.person",
+        "cohort_person",
+        "cohort.measurement",
+        "cohort_condition_occurrence",
+    ] {
+        let out = q(
+            &w,
+            &w.kim,
+            "study",
+            &format!("SELECT COUNT(*) AS n FROM {name}"),
+        )
+        .await;
+        assert!(out.is_ok(), "{name}: {:?}", out.err());
+    }
+    let e = q(&w, &w.kim, "study", "SELECT COUNT(*) FROM other_dataset")
+        .await
+        .unwrap_err();
+    assert!(matches!(e, QueryError::Plan(_)), "{e}");
+    assert!(e.to_string().contains("Line: 1"), "{e}");
+    // A non-member sees nothing, and the denial is audited by authorize.
+    let e = q(&w, &w.park, "study", "SELECT COUNT(*) FROM cohort.person")
+        .await
+        .unwrap_err();
+    assert!(matches!(e, QueryError::Store(StoreError::Denied(_))), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forbidden_statements_and_syntax_errors_are_refused_and_audited_as_denied() {
+    let w = world().await;
+    for (sql, want) in [
+        ("DROP TABLE cohort_person", "only SELECT"),
+        ("COPY cohort_person TO '/tmp/x'", "only SELECT"),
+        ("SELECT 1; DELETE FROM cohort_person", "one query at a time"),
+        ("SELEC region FROM cohort_person", "Line: 1"),
+    ] {
+        let e = q(&w, &w.kim, "study", sql).await.unwrap_err();
+        assert!(e.to_string().contains(want), "{sql}: {e}");
+    }
+    let denied = audit_actions(&w)
+        .await
+        .into_iter()
+        .filter(|(a, o)| a == "query.run" && o == "denied")
+        .count();
+    assert_eq!(denied, 4);
+    assert!(w
+        .store
+        .output_list(&w.kim, Some("study"), None)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consent_opt_outs_are_excluded_at_query_time_including_through_joins() {
+    let w = world().await;
+    let count = |out: &mdc_query::QueryOutcome| int(&out.rows[0][0]).unwrap();
+    let before = q(
+        &w,
+        &w.kim,
+        "study",
+        "SELECT COUNT(DISTINCT person_id) FROM cohort.person",
+    )
+    .await
+    .unwrap();
+    assert_eq!(count(&before), 300);
+    for i in [3, 7] {
+        w.store
+            .consent_withdraw(
+                &w.steward,
+                &SourceId::new(mdc_query::synth::mrn(i)),
+                "*",
+                None,
+            )
+            .await
+            .unwrap();
+    }
+    let after = q(
+        &w,
+        &w.kim,
+        "study",
+        "SELECT COUNT(DISTINCT person_id) FROM cohort.person",
+    )
+    .await
+    .unwrap();
+    assert_eq!(count(&after), 298);
+    let joined = q(
+        &w,
+        &w.kim,
+        "study",
+        &format!(
+            "SELECT COUNT(*) FROM cohort.measurement m JOIN cohort.person p ON m.person_id = p.person_id WHERE m.person_id IN ({}, {})",
+            w.ids[3], w.ids[7]
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        int(&joined.rows[0][0]),
+        None,
+        "masked: zero rows is below 5"
+    );
+    let zero = q(
+        &w,
+        &w.kim,
+        "study",
+        &format!(
+            "SELECT COUNT(*) AS n FROM cohort.measurement WHERE person_id = {}",
+            w.ids[3]
+        ),
+    )
+    .await
+    .unwrap();
+    assert!(zero.checks["masks"].as_array().unwrap().len() == 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn row_level_results_need_a_record_grant_and_then_pass_k_anonymity() {
+    let w = world().await;
+    let e = q(
+        &w,
+        &w.kim,
+        "study",
+        "SELECT person_id, year_of_birth, sex FROM cohort.person",
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        e.to_string().contains("row-level results are refused"),
+        "{e}"
+    );
+    assert!(audit_actions(&w)
+        .await
+        .contains(&("data.access.record".into(), "denied".into())));
+    // A project with a record grant gets rows, minus small quasi-identifier classes.
+    project(&w.store, &w.steward, &w.kim, "records", GrantLevel::Record).await;
+    let out = q(
+        &w,
+        &w.kim,
+        "records",
+        "SELECT person_id, year_of_birth, sex FROM cohort.person",
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.shape, "record");
+    let rep = &out.checks["k_anonymity"];
+    assert_eq!(
+        rep["quasi_identifiers"],
+        serde_json::json!(["year_of_birth", "sex"])
+    );
+    assert_eq!(rep["rows_in"], 300);
+    assert_eq!(
+        out.rows.len() as u64 + rep["rows_withheld"].as_u64().unwrap(),
+        300
+    );
+    assert!(out.output.needs_review);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn release_needs_a_reviewer_who_is_not_the_author_and_two_when_required() {
+    let w = world().await;
+    mdc_query::set_disclosure(
+        &w.store,
+        &w.steward,
+        "study",
+        "kr-public",
+        &serde_json::json!({}),
+        true,
+    )
+    .await
+    .unwrap();
+    let out = q(
+        &w,
+        &w.park,
+        "study",
+        "SELECT sex, COUNT(DISTINCT person_id) AS n FROM cohort.person GROUP BY sex",
+    )
+    .await;
+    assert!(out.is_err(), "park is not a member");
+    w.store
+        .project_member_add(&w.kim, "study", "park", "member")
+        .await
+        .unwrap();
+    let out = q(
+        &w,
+        &w.park,
+        "study",
+        "SELECT sex, COUNT(DISTINCT person_id) AS n FROM cohort.person GROUP BY sex",
+    )
+    .await
+    .unwrap();
+    let id = out.output.id;
+    // Only the author submits; context is required.
+    assert!(w.store.output_submit(&w.kim, id, "by sex").await.is_err());
+    assert!(w.store.output_submit(&w.park, id, "  ").await.is_err());
+    w.store
+        .output_submit(&w.park, id, "Patients by sex, all counts > 100")
+        .await
+        .unwrap();
+    // park is a reviewer too, but never of their own output.
+    match w
+        .store
+        .output_review(&w.park, id, Decision::Approve, None)
+        .await
+    {
+        Err(StoreError::Denied(d)) => assert_eq!(d.gate, mdc_store::Gate::OwnOutput),
+        other => panic!("expected separation of duties, got {other:?}"),
+    }
+    // A researcher without the reviewer role cannot review either.
+    assert!(w
+        .store
+        .output_review(&w.kim, id, Decision::Approve, None)
+        .await
+        .is_err());
+    w.store
+        .output_review(&w.rev1, id, Decision::Approve, Some("ok"))
+        .await
+        .unwrap();
+    assert!(
+        w.store
+            .output_review(&w.rev1, id, Decision::Approve, None)
+            .await
+            .is_err(),
+        "one review per reviewer"
+    );
+    let e = w.store.output_release(&w.rev1, id).await.unwrap_err();
+    assert!(e.to_string().contains("requires 2"), "{e}");
+    w.store
+        .output_review(&w.rev2, id, Decision::Approve, None)
+        .await
+        .unwrap();
+    assert!(
+        w.store.output_release(&w.park, id).await.is_err(),
+        "the author never releases"
+    );
+    let released = w.store.output_release(&w.rev2, id).await.unwrap();
+    let sha = released.released_sha256.clone().unwrap();
+    let path = w
+        .store
+        .output_file(released.released_path.as_deref().unwrap());
+    let bytes = std::fs::read(&path).unwrap();
+    assert_eq!(mdc_store::audit::sha256_hex(&[&bytes]), sha);
+    assert!(path.ends_with(format!("{sha}.csv")));
+    let record = std::fs::read_dir(path.parent().unwrap())
+        .unwrap()
+        .filter_map(Result::ok)
+        .find(|e| e.file_name().to_string_lossy().contains(".release-"))
+        .unwrap();
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(record.path()).unwrap()).unwrap();
+    assert_eq!(record["rules"]["name"], "kr-public");
+    assert_eq!(record["rules"]["version"], mdc_query::RULES_VERSION);
+    assert_eq!(record["reviews"].as_array().unwrap().len(), 2);
+    // Released is final; the whole story is in the verified audit log.
+    assert!(w
+        .store
+        .output_reject(&w.rev1, id, "too late")
+        .await
+        .is_err());
+    let actions = audit_actions(&w).await;
+    for a in [
+        "output.submit",
+        "output.review",
+        "output.release",
+        "disclosure.set",
+    ] {
+        assert!(actions.contains(&(a.into(), "allowed".into())), "{a}");
+    }
+    assert!(actions.contains(&("output.review".into(), "denied".into())));
+    let v = w.store.audit_verify(&w.auditor, None).await.unwrap();
+    assert!(v.ok);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_requested_then_resubmitted_and_rejected_outputs_never_leave() {
+    let w = world().await;
+    let out = q(
+        &w,
+        &w.kim,
+        "study",
+        "SELECT sex, COUNT(DISTINCT person_id) AS n FROM cohort.person GROUP BY sex",
+    )
+    .await
+    .unwrap();
+    let id = out.output.id;
+    w.store.output_submit(&w.kim, id, "by sex").await.unwrap();
+    assert!(
+        w.store
+            .output_review(&w.rev1, id, Decision::Changes, None)
+            .await
+            .is_err(),
+        "say what to change"
+    );
+    let o = w
+        .store
+        .output_review(
+            &w.rev1,
+            id,
+            Decision::Changes,
+            Some("explain the denominator"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(o.status, "changes_requested");
+    assert!(w.store.output_release(&w.rev2, id).await.is_err());
+    let o = w
+        .store
+        .output_submit(&w.kim, id, "by sex; denominator is all persons")
+        .await
+        .unwrap();
+    assert_eq!((o.status.as_str(), o.round), ("submitted", 2));
+    let o = w
+        .store
+        .output_reject(&w.rev2, id, "not needed outside")
+        .await
+        .unwrap();
+    assert_eq!(o.status, "rejected");
+    assert!(o.released_sha256.is_none());
+    assert!(w.store.output_release(&w.rev2, id).await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn differencing_count_all_versus_all_but_one_is_refused() {
+    let w = world().await;
+    let all = q(
+        &w,
+        &w.kim,
+        "study",
+        "SELECT COUNT(DISTINCT person_id) AS n FROM cohort.person",
+    )
+    .await
+    .unwrap();
+    assert_eq!(int(&all.rows[0][0]), Some(300));
+    w.store
+        .output_submit(&w.kim, all.output.id, "all patients")
+        .await
+        .unwrap();
+    w.store
+        .output_review(&w.rev1, all.output.id, Decision::Approve, None)
+        .await
+        .unwrap();
+    w.store
+        .output_release(&w.rev1, all.output.id)
+        .await
+        .unwrap();
+    // "All except one condition" differs by one patient: refused.
+    let but_one = q(
+        &w,
+        &w.kim,
+        "study",
+        &format!(
+            "SELECT COUNT(DISTINCT person_id) AS n FROM cohort.person WHERE person_id <> {}",
+            w.ids[0]
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(int(&but_one.rows[0][0]), None);
+    assert_eq!(but_one.checks["differencing"][0]["patients_differing"], 1);
+    assert_eq!(but_one.checks["masks"][0]["reason"], "differencing");
+    // A cell far from every released one is fine.
+    let half = q(
+        &w,
+        &w.kim,
+        "study",
+        "SELECT COUNT(DISTINCT person_id) AS n FROM cohort.person WHERE sex = 'F'",
+    )
+    .await
+    .unwrap();
+    assert_eq!(int(&half.rows[0][0]), Some(150));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presets_apply_end_to_end_and_magnitudes_go_to_a_human() {
+    let w = world().await;
+    mdc_query::set_disclosure(
+        &w.store,
+        &w.steward,
+        "study",
+        "opensafely",
+        &serde_json::json!({}),
+        false,
+    )
+    .await
+    .unwrap();
+    let out = q(
+        &w,
+        &w.kim,
+        "study",
+        "SELECT region, COUNT(*) AS n FROM cohort.person GROUP BY region",
+    )
+    .await
+    .unwrap();
+    for row in &out.rows {
+        if let Some(n) = int(&row[1]) {
+            assert!(
+                n % 5 == 0 && n > 7,
+                "opensafely shows only rounded counts above 7: {n}"
+            );
+        }
+    }
+    mdc_query::set_disclosure(
+        &w.store,
+        &w.steward,
+        "study",
+        "acro",
+        &serde_json::json!({"min_count": 12}),
+        false,
+    )
+    .await
+    .unwrap();
+    let out = q(
+        &w,
+        &w.kim,
+        "study",
+        "SELECT measurement_concept_id, AVG(value_as_number) AS mean_value, COUNT(*) AS n FROM cohort.measurement GROUP BY measurement_concept_id",
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.output.policy, "acro");
+    assert!(out.output.needs_review);
+    assert!(out.checks["review_reasons"]
+        .to_string()
+        .contains("mean_value"));
+    let e = mdc_query::set_disclosure(
+        &w.store,
+        &w.kim,
+        "study",
+        "acro",
+        &serde_json::json!({}),
+        false,
+    )
+    .await;
+    assert!(e.is_err(), "only stewards set the rules");
+}
