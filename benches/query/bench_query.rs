@@ -152,6 +152,57 @@ async fn main() {
         .grant_add(&st, "bench", "cohort", Some(1), GrantLevel::Aggregate)
         .await
         .unwrap();
+    // The same project without differencing control, to show what it costs.
+    store
+        .project_create(
+            &kim,
+            &NewProject {
+                name: "bench-nodiff".into(),
+                title: "bench".into(),
+                purpose: "HMB".into(),
+                commercial: false,
+                institution: "b".into(),
+                country: "KR".into(),
+                pi: "kim".into(),
+            },
+        )
+        .await
+        .unwrap();
+    store
+        .project_irb(
+            &kim,
+            "bench-nodiff",
+            &NewIrb {
+                number: "B-2".into(),
+                institution: "b".into(),
+                approved: (today - chrono::Duration::days(1)).to_string(),
+                expires: (today + chrono::Duration::days(9)).to_string(),
+                scope: "b".into(),
+            },
+        )
+        .await
+        .unwrap();
+    store.project_approve(&st, "bench-nodiff").await.unwrap();
+    store
+        .grant_add(
+            &st,
+            "bench-nodiff",
+            "cohort",
+            Some(1),
+            GrantLevel::Aggregate,
+        )
+        .await
+        .unwrap();
+    mdc_query::set_disclosure(
+        &store,
+        &st,
+        "bench-nodiff",
+        "kr-public",
+        &serde_json::json!({"differencing": false}),
+        false,
+    )
+    .await
+    .unwrap();
     // A consent opt-out, so the governed path really filters.
     store
         .consent_withdraw(
@@ -198,13 +249,14 @@ async fn main() {
     let limits = Limits::default();
     let mut out = Vec::new();
     println!(
-        "{:<36} {:>10} {:>12} {:>9}",
-        "query", "raw DF ms", "governed ms", "overhead"
+        "{:<36} {:>10} {:>12} {:>9} {:>14} {:>9}",
+        "query", "raw DF ms", "governed ms", "overhead", "no-diff ms", "overhead"
     );
     for (name, sql) in QUERIES {
         let mut raw = f64::INFINITY;
         let mut gov = f64::INFINITY;
-        for _ in 0..3 {
+        let mut nodiff = f64::INFINITY;
+        for _ in 0..5 {
             let t = Instant::now();
             let _ = ctx.sql(sql).await.unwrap().collect().await.unwrap();
             raw = raw.min(t.elapsed().as_secs_f64() * 1000.0);
@@ -213,12 +265,18 @@ async fn main() {
                 .await
                 .unwrap();
             gov = gov.min(t.elapsed().as_secs_f64() * 1000.0);
+            let t = Instant::now();
+            mdc_query::run(&store, &kim, "bench-nodiff", sql, &limits)
+                .await
+                .unwrap();
+            nodiff = nodiff.min(t.elapsed().as_secs_f64() * 1000.0);
         }
         println!(
-            "{name:<36} {raw:>10.1} {gov:>12.1} {:>8.1}%",
-            (gov / raw - 1.0) * 100.0
+            "{name:<36} {raw:>10.1} {gov:>12.1} {:>8.1}% {nodiff:>14.1} {:>8.1}%",
+            (gov / raw - 1.0) * 100.0,
+            (nodiff / raw - 1.0) * 100.0
         );
-        out.push(serde_json::json!({"name": name, "sql": sql, "raw_ms": raw, "governed_ms": gov}));
+        out.push(serde_json::json!({"name": name, "sql": sql, "raw_ms": raw, "governed_ms": gov, "governed_nodiff_ms": nodiff}));
     }
     let spec = serde_json::json!({"dir": version_dir, "rows": rows, "queries": out});
     std::fs::write(

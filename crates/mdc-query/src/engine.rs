@@ -445,7 +445,7 @@ pub async fn run_in(
     let policy = &session.policy;
     let (plan, touched) = session.plan(sql).await?;
     let want_tops = policy.dominance.is_some() || policy.p_percent.is_some();
-    let shape = plan::analyse(&plan, &session.patients, want_tops)?;
+    let shape = plan::analyse(&plan, &session.patients, want_tops, policy.differencing)?;
     let level = match &shape {
         Shape::Aggregate(_) => GrantLevel::Aggregate,
         Shape::Record { .. } => GrantLevel::Record,

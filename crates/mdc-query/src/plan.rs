@@ -23,7 +23,7 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::common::Column;
 use datafusion::functions::math::expr_fn::abs;
 use datafusion::functions_aggregate::array_agg::array_agg_udaf;
-use datafusion::functions_aggregate::expr_fn::{count, count_distinct, max, nth_value, sum};
+use datafusion::functions_aggregate::expr_fn::{approx_distinct, count, max, nth_value, sum};
 use datafusion::logical_expr::{
     cast, lit, Aggregate, Expr, ExprFunctionExt, LogicalPlan, Projection,
 };
@@ -188,6 +188,7 @@ pub fn analyse(
     plan: &LogicalPlan,
     patients: &HashSet<String>,
     want_tops: bool,
+    want_persons: bool,
 ) -> Result<Shape, QueryError> {
     let mut path: Vec<&LogicalPlan> = Vec::new();
     let mut node = plan;
@@ -248,11 +249,24 @@ pub fn analyse(
             .contains(&f.name().to_ascii_lowercase())
             .then(|| Column::new(q.cloned(), f.name()))
     });
-    let contributors = match patient_col {
-        Some(c) => count_distinct(Expr::Column(c)),
-        None => count(lit(1i64)),
-    };
-    extra.push(("__mdc_n".into(), contributors));
+    // Contributors matter only for cells that are not counts themselves. With a
+    // patient column they are distinct patients, estimated with HyperLogLog:
+    // for small sets (where thresholds bite) its linear counting is exact or
+    // undercounts on a collision, which only masks more.
+    let needs_contributors = kinds.iter().any(|k| {
+        matches!(
+            k,
+            ColumnKind::Magnitude | ColumnKind::Extreme | ColumnKind::Other | ColumnKind::Derived
+        )
+    });
+    let contributors_at = needs_contributors.then(|| {
+        let e = match patient_col {
+            Some(c) => approx_distinct(Expr::Column(c)),
+            None => count(lit(1i64)),
+        };
+        extra.push(("__mdc_n".into(), e));
+        0
+    });
     let mut persons = Vec::new();
     let mut tops = Vec::new();
     for (v, t) in traced.iter().enumerate() {
@@ -266,7 +280,7 @@ pub fn analyse(
             continue;
         };
         match t.kind {
-            ColumnKind::PersonCount => {
+            ColumnKind::PersonCount if want_persons => {
                 let e = array_agg_udaf()
                     .call(vec![arg])
                     .distinct()
@@ -320,7 +334,7 @@ pub fn analyse(
         having,
         visible,
         hidden: Hidden {
-            contributors: Some(shift(0)),
+            contributors: contributors_at.map(shift),
             persons: persons.into_iter().map(|(v, h)| (v, shift(h))).collect(),
             tops: tops
                 .into_iter()

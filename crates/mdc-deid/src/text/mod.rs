@@ -8,13 +8,14 @@
 //! Presidio count them), and [`transform`] replaces them by tags, surrogates
 //! or pseudonyms (DESIGN §4, §5) using only a [`Pseudonymizer`].
 //!
-//! Speed comes from scanning each note once: every rule is one pattern of a
-//! single multi-pattern lazy DFA (`patterns`), and a rule runs its own check
-//! (boundaries, calendar, surname lists) only on the rare matches. Names found
-//! with strong context are then looked for again throughout the same note
-//! (an Aho-Corasick pass), and so are the patient's own identifiers when the
-//! caller passes them ([`Known`]), which is what catches a bare `김민준은` or
-//! `Smith` that no local context gives away.
+//! Speed comes from looking at each note once: every rule is one pattern of a
+//! single multi-pattern lazy DFA (`patterns`), run anchored only where an
+//! identifier can start (a change of script, a syllable that can begin a
+//! Korean rule), and a rule runs its own check (boundaries, calendar, surname
+//! lists) only on the rare matches. Names found with strong context are then
+//! looked for again throughout the same note, and so are the patient's own
+//! identifiers when the caller passes them ([`Known`]), which is what catches
+//! a bare `김민준은` or `Smith` that no local context gives away.
 
 pub mod corpus;
 mod dates;

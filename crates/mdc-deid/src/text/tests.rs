@@ -457,8 +457,12 @@ proptest! {
             let chars: Vec<char> = n.text.chars().collect();
             for g in &n.gold {
                 let v: String = chars[g.start..g.end].iter().collect();
-                // Short values (a two-digit age) can occur by chance elsewhere.
-                if v.chars().count() >= 5 {
+                // Short values (a two-digit age) can occur by chance elsewhere,
+                // and a shifted date can land on another date of the note
+                // ("10 January 2024" − 173 days = "21 July 2023"); dates are
+                // checked in tag mode and by the shift tests.
+                let shifted_date = g.ty == PhiType::Date && mode != Mode::Tag;
+                if v.chars().count() >= 5 && !shifted_date {
                     prop_assert!(!once.contains(&v), "{:?} survived", g.ty);
                 }
             }
