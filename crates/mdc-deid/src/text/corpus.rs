@@ -619,7 +619,15 @@ fn korean_note(r: &mut Rng, id: usize) -> GoldNote {
     let mrn_v = mrn(r);
     let mut known = Vec::new();
     // Header.
-    match r.below(3) {
+    match r.below(4) {
+        3 => {
+            // A role word and a bare name, no colon.
+            b.lit(r.pick(&["환자 ", "환자분 ", "[입원] 환자 "]));
+            b.phi(PhiType::Name, &name);
+            b.lit(" (등록번호 ");
+            b.phi(PhiType::Mrn, &mrn_v);
+            b.lit(")\n");
+        }
         0 => {
             b.lit("환자명: ");
             b.phi(PhiType::Name, &name);
@@ -706,13 +714,7 @@ fn korean_note(r: &mut Rng, id: usize) -> GoldNote {
             }
             7 => {
                 b.lit("접속 IP ");
-                let ip = format!(
-                    "{}.{}.{}.{}",
-                    r.range(1, 223),
-                    r.range(0, 255),
-                    r.range(0, 255),
-                    r.range(1, 254)
-                );
+                let ip = ip(r);
                 b.phi(PhiType::Ip, &ip);
                 b.lit("에서 기록 열람.\n");
             }
@@ -904,13 +906,7 @@ fn english_note(r: &mut Rng, id: usize) -> GoldNote {
             }
             7 => {
                 b.lit("Accessed from ");
-                let ip = format!(
-                    "{}.{}.{}.{}",
-                    r.range(1, 223),
-                    r.range(0, 255),
-                    r.range(0, 255),
-                    r.range(1, 254)
-                );
+                let ip = ip(r);
                 b.phi(PhiType::Ip, &ip);
                 b.lit(".\n");
             }
@@ -1019,4 +1015,26 @@ pub fn generate_iter(seed: u64, lang: CorpusLang) -> impl Iterator<Item = GoldNo
         CorpusLang::Mixed if i % 2 == 0 => korean_note(&mut r, i),
         CorpusLang::Mixed => english_note(&mut r, i),
     })
+}
+
+/// An IPv4 address, or one time in four an IPv6 one (full or compressed).
+fn ip(r: &mut Rng) -> String {
+    if r.chance(25) {
+        let g: Vec<String> = (0..8)
+            .map(|_| format!("{:x}", r.range(0, 0xffff)))
+            .collect();
+        if r.chance(50) {
+            g.join(":")
+        } else {
+            format!("2001:db8:{}::{}:{}", g[2], g[6], g[7])
+        }
+    } else {
+        format!(
+            "{}.{}.{}.{}",
+            r.range(1, 223),
+            r.range(0, 255),
+            r.range(0, 255),
+            r.range(1, 254)
+        )
+    }
 }

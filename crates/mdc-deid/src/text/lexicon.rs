@@ -484,6 +484,13 @@ pub const KO_NAME_LABELS_STRONG: &[&str] = &[
     "기록자",
     "보호자",
     "주치의",
+    // Weak: without a colon the word after them must look like a name
+    // (surname + given-name syllables), so `환자 상태` is not one.
+    "환자",
+    "환자분",
+    "환아",
+    "담당 교수",
+    "담당교수",
 ];
 
 /// Labels before a hospital record number (MRN).

@@ -392,6 +392,19 @@ fn check(
                     .all(|o| o.parse::<u16>().is_ok_and(|n| n <= 255));
             ok.then(|| raw(s, e, PhiType::Ip, rule)).flatten()
         }
+        Rule::Ipv6 => {
+            // Clock times (`10:30:00`) are not addresses: an address has all
+            // eight groups or a `::`, and at least one group of 3–4 digits.
+            let addr = val.split('%').next().unwrap_or(val);
+            let groups: Vec<&str> = addr.split(':').filter(|g| !g.is_empty()).collect();
+            let ok = !is_alnum(prev_char(text, s))
+                && prev_char(text, s) != Some(':')
+                && !is_alnum(next_char(text, e))
+                && addr.parse::<std::net::Ipv6Addr>().is_ok()
+                && (groups.len() == 8 || addr.contains("::"))
+                && groups.iter().any(|g| g.len() >= 3);
+            ok.then(|| raw(s, e, PhiType::Ip, rule)).flatten()
+        }
         Rule::Rrn => {
             if !digit_bounded(text, s, e) {
                 return None;
@@ -507,8 +520,15 @@ fn check(
             raw(s, e, PhiType::Name, rule)
         }
         Rule::KoNameLabel => {
-            let strong = text[m.start..s].contains([':', '：']);
+            let label = &text[m.start..s];
+            let strong = label.contains([':', '：']);
             let (ns, ne) = strip_ko_suffixes(text, s, e);
+            // After a role word (`환자 송우진`) a two-syllable word is far more
+            // often a noun (`환자 이송`) than a name: ask for a full name.
+            let role_word = !strong && KO_ROLE_WORDS.iter().any(|r| label.trim_end() == *r);
+            if role_word && text[ns..ne].chars().count() < 3 {
+                return None;
+            }
             if !ko_name_ok(&text[ns..ne], strong, w) {
                 return None;
             }
@@ -522,6 +542,9 @@ fn check(
         | Rule::EnNameInitial => en_name(rule, text, s, e, w),
     }
 }
+
+/// Labels that are everyday words too (`환자 이송`, `환자 교육`).
+const KO_ROLE_WORDS: &[&str] = &["환자", "환자분", "환아", "담당 교수", "담당교수"];
 
 /// Strips a trailing honorific or particle from a Hangul word found after a
 /// label (`김민준님은` → `김민준`). A particle is only stripped from a word of

@@ -19,6 +19,7 @@ pub(crate) enum Rule {
     Email,
     Url,
     Ip,
+    Ipv6,
     Rrn,
     Card,
     Ssn,
@@ -56,6 +57,7 @@ impl Rule {
             Rule::Email => "email",
             Rule::Url => "url",
             Rule::Ip => "ipv4",
+            Rule::Ipv6 => "ipv6",
             Rule::Rrn => "rrn",
             Rule::Card => "card-number",
             Rule::Ssn => "us-ssn",
@@ -200,5 +202,8 @@ pub(crate) fn table() -> Vec<(Rule, String)> {
         (Rule::EnNameLastFirst, format!("{cap},[ ]{first}(?:[ ][A-Z]\\.)?")),
         (Rule::EnNameFirstLast, format!("{first}[ ](?:[A-Z]\\.[ ])?{cap}")),
         (Rule::EnNameInitial, format!("{cap}[ ][A-Z]\\.[ ]{cap}")),
+        // Last, so it never shadows another rule at the same start. Loose on
+        // purpose: the rule parses the match as an address.
+        (Rule::Ipv6, "[0-9A-Fa-f]{1,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?:%[0-9A-Za-z]{1,15})?".into()),
     ]
 }

@@ -234,6 +234,42 @@ fn emails_urls_and_ips() {
     check("www.example.com/a.", "www.example.com/a", PhiType::Url);
     check("from 192.168.10.25.", "192.168.10.25", PhiType::Ip);
     clean("version 1.2.3 and 300.1.1.1");
+    check(
+        "접속 IP 2001:db8:85a3::8a2e:370:7334 확인",
+        "2001:db8:85a3::8a2e:370:7334",
+        PhiType::Ip,
+    );
+    check(
+        "from fe80::1ff:fe23:4567:890a%eth0.",
+        "fe80::1ff:fe23:4567:890a%eth0",
+        PhiType::Ip,
+    );
+    check(
+        "host 2001:0db8:0000:0000:0000:ff00:0042:8329 seen",
+        "2001:0db8:0000:0000:0000:ff00:0042:8329",
+        PhiType::Ip,
+    );
+    clean("10:30:00 투약, ratio 1:2:3, at 12:05:59");
+}
+
+#[test]
+fn korean_names_after_a_role_word_without_a_colon() {
+    check(
+        "환자 송우진 (등록번호 12345678)은 내원함",
+        "송우진",
+        PhiType::Name,
+    );
+    check("환자 송우진은 어제 내원", "송우진", PhiType::Name);
+    check("환아 황보예준 보호자와 면담", "황보예준", PhiType::Name);
+    check("담당 교수 남궁민수에게 보고", "남궁민수", PhiType::Name);
+    for t in [
+        "환자 상태 양호함",
+        "당뇨병 환자 교육 시행함",
+        "환자 본인이 동의함",
+        "환자 이송 완료",
+    ] {
+        clean(t);
+    }
 }
 
 #[test]
