@@ -1942,6 +1942,29 @@ async fn postgres_catalog_governs_audits_and_detects_tampering() {
         .opted_out
         .contains(&withdrawn));
 
+    // Testbed results (migration 0003) round-trip on PostgreSQL too.
+    let run = store
+        .bench_record(
+            &op,
+            mdc_store::NewBenchRun {
+                kind: "run".into(),
+                scenario: Some("offline".into()),
+                model: "ecg_cnn.onnx".into(),
+                model_sha256: Some("ab".repeat(32)),
+                backend: "cpu".into(),
+                valid: false,
+                headline: "12.5 samples/s".into(),
+                result: serde_json::json!({"scenario": "offline", "valid": false}),
+            },
+        )
+        .await
+        .unwrap();
+    let listed = store.bench_list(&op).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert!(!listed[0].valid);
+    let shown = store.bench_show(&op, &run.id).await.unwrap();
+    assert_eq!(shown.result.unwrap()["id"], Value::String(run.id.clone()));
+
     // Concurrent writers through separate pools serialise on the write lock.
     let mut handles = Vec::new();
     for t in 0..4 {

@@ -56,7 +56,9 @@ pub fn wilson(x: u64, n: u64) -> Interval {
 pub struct Sorted {
     pub p: Vec<f64>,
     pub y: Vec<u8>,
-    logit: Vec<f64>,
+    /// Runs of equal predictions (start, end, logit of the value), built on
+    /// first use: calibration and every bootstrap replicate walk these.
+    runs: std::sync::OnceLock<Vec<(u32, u32, f64)>>,
     /// Original row index of each sorted entry.
     pub order: Vec<u32>,
     /// Positives among the first k sorted entries, k = 0..=n: unweighted
@@ -68,26 +70,39 @@ impl Sorted {
     /// `p` must be finite and `y` in {0, 1}; [`crate::check_inputs`] says so first.
     pub fn new(p: &[f64], y: &[u8]) -> Sorted {
         // Probabilities are ≥ 0 (−0.0 normalised to +0.0), so their IEEE bit
-        // patterns sort like the values: one contiguous integer sort, ties
-        // kept in row order.
+        // patterns sort like the values: one stable radix sort of the bits,
+        // ties kept in row order.
         let mut keys: Vec<(u64, u32)> = p
             .iter()
             .enumerate()
             .map(|(i, &v)| ((v + 0.0).to_bits(), i as u32))
             .collect();
-        keys.sort_unstable();
+        radix_sort(&mut keys);
         let order: Vec<u32> = keys.iter().map(|&(_, i)| i).collect();
         let sp: Vec<f64> = keys.iter().map(|&(b, _)| f64::from_bits(b)).collect();
         let sy: Vec<u8> = order.iter().map(|&i| y[i as usize]).collect();
-        let logit = sp.iter().map(|&v| logit(v)).collect();
         let cum_pos = cumulative(&sy);
         Sorted {
             p: sp,
             y: sy,
-            logit,
+            runs: std::sync::OnceLock::new(),
             order,
             cum_pos,
         }
+    }
+
+    /// Runs of equal predictions with the logit of each (see `runs`).
+    fn runs(&self) -> &[(u32, u32, f64)] {
+        self.runs.get_or_init(|| {
+            let mut out = Vec::new();
+            let mut i = 0;
+            while i < self.len() {
+                let e = self.tie_end(i);
+                out.push((i as u32, e as u32, logit(self.p[i])));
+                i = e;
+            }
+            out
+        })
     }
 
     pub fn len(&self) -> usize {
@@ -98,24 +113,36 @@ impl Sorted {
         self.p.is_empty()
     }
 
-    /// The subset at the given original row indices, sorted (keeps the order).
-    pub fn subset(&self, keep: &[bool]) -> Sorted {
-        let mut out = Sorted {
-            p: Vec::new(),
-            y: Vec::new(),
-            logit: Vec::new(),
-            order: Vec::new(),
-            cum_pos: Vec::new(),
-        };
-        for k in 0..self.len() {
-            if keep[self.order[k] as usize] {
-                out.p.push(self.p[k]);
-                out.y.push(self.y[k]);
-                out.logit.push(self.logit[k]);
-                out.order.push(self.order[k]);
+    /// Splits into `n` subsets in one pass: `group[row]` (by original row
+    /// index) names each row's subset; rows with a group ≥ `n` go nowhere.
+    pub fn partition(&self, group: &[u32], n: usize) -> Vec<Sorted> {
+        let mut counts = vec![0usize; n];
+        for &g in group {
+            if let Some(c) = counts.get_mut(g as usize) {
+                *c += 1;
             }
         }
-        out.cum_pos = cumulative(&out.y);
+        let mut out: Vec<Sorted> = counts
+            .iter()
+            .map(|&c| Sorted {
+                p: Vec::with_capacity(c),
+                y: Vec::with_capacity(c),
+                runs: std::sync::OnceLock::new(),
+                order: Vec::with_capacity(c),
+                cum_pos: Vec::new(),
+            })
+            .collect();
+        for k in 0..self.len() {
+            let row = self.order[k];
+            if let Some(o) = group.get(row as usize).and_then(|&g| out.get_mut(g as usize)) {
+                o.p.push(self.p[k]);
+                o.y.push(self.y[k]);
+                o.order.push(row);
+            }
+        }
+        for o in &mut out {
+            o.cum_pos = cumulative(&o.y);
+        }
         out
     }
 
@@ -141,6 +168,44 @@ fn cumulative(y: &[u8]) -> Vec<u32> {
     c
 }
 
+/// Stable LSD radix sort by the `u64` key, 11 bits a pass; passes in which
+/// every key has the same digit are skipped.
+fn radix_sort(keys: &mut Vec<(u64, u32)>) {
+    const BITS: u32 = 11;
+    const BUCKETS: usize = 1 << BITS;
+    let n = keys.len();
+    if n < 256 {
+        keys.sort_unstable();
+        return;
+    }
+    let passes = 64u32.div_ceil(BITS) as usize;
+    let mut counts = vec![vec![0usize; BUCKETS]; passes];
+    for &(k, _) in keys.iter() {
+        for (d, c) in counts.iter_mut().enumerate() {
+            c[((k >> (d as u32 * BITS)) as usize) & (BUCKETS - 1)] += 1;
+        }
+    }
+    let mut buf = vec![(0u64, 0u32); n];
+    for (d, c) in counts.iter_mut().enumerate() {
+        if c.contains(&n) {
+            continue;
+        }
+        let mut sum = 0;
+        for v in c.iter_mut() {
+            let t = *v;
+            *v = sum;
+            sum += t;
+        }
+        let shift = d as u32 * BITS;
+        for &e in keys.iter() {
+            let b = ((e.0 >> shift) as usize) & (BUCKETS - 1);
+            buf[c[b]] = e;
+            c[b] += 1;
+        }
+        std::mem::swap(keys, &mut buf);
+    }
+}
+
 fn logit(p: f64) -> f64 {
     let q = p.clamp(LOGIT_EPS, 1.0 - LOGIT_EPS);
     (q / (1.0 - q)).ln()
@@ -153,6 +218,10 @@ fn wt(w: Option<&[u32]>, i: usize) -> f64 {
 
 /// Weighted totals of positives and negatives.
 pub fn class_totals(s: &Sorted, w: Option<&[u32]>) -> (f64, f64) {
+    if w.is_none() {
+        let pos = f64::from(s.cum_pos[s.len()]);
+        return (pos, s.len() as f64 - pos);
+    }
     let mut pos = 0.0;
     let mut neg = 0.0;
     for i in 0..s.len() {
@@ -219,11 +288,16 @@ struct Welford {
 }
 
 impl Welford {
-    fn push(&mut self, x: f64) {
-        self.n += 1.0;
+    /// Adds `c` copies of `x` (Chan et al.'s merge of a constant block).
+    fn push_n(&mut self, x: f64, c: f64) {
+        if c <= 0.0 {
+            return;
+        }
+        let n = self.n + c;
         let d = x - self.mean;
-        self.mean += d / self.n;
-        self.m2 += d * (x - self.mean);
+        self.mean += d * c / n;
+        self.m2 += d * d * self.n * c / n;
+        self.n = n;
     }
     fn var(&self) -> f64 {
         if self.n > 1.0 {
@@ -253,17 +327,12 @@ pub fn auroc_delong(s: &Sorted) -> Auroc {
     let mut i = 0;
     while i < s.len() {
         let e = s.tie_end(i);
-        let gp = f64::from(s.y[i..e].iter().map(|&y| u32::from(y)).sum::<u32>());
+        let gp = f64::from(s.cum_pos[e] - s.cum_pos[i]);
         let gn = (e - i) as f64 - gp;
         let pv = (neg_below + 0.5 * gn) / n;
         let nv = ((m - pos_below - gp) + 0.5 * gp) / m;
-        for k in i..e {
-            if s.y[k] == 1 {
-                v10.push(pv);
-            } else {
-                v01.push(nv);
-            }
-        }
+        v10.push_n(pv, gp);
+        v01.push_n(nv, gn);
         neg_below += gn;
         pos_below += gp;
         i = e;
@@ -461,7 +530,10 @@ struct Fit {
     h11: f64,
 }
 
-fn fit_pass(groups: &[(f64, f64, f64)], a: f64, b: f64) -> Fit {
+/// One pass over the tie groups. The log-likelihood (one `ln_1p` per group,
+/// the dearest part) is only computed when `with_ll`: Newton needs it only
+/// when a full step fails to shrink the Newton decrement.
+fn fit_pass(groups: &[(f64, f64, f64)], a: f64, b: f64, with_ll: bool) -> Fit {
     let mut f = Fit {
         ll: 0.0,
         g0: 0.0,
@@ -479,8 +551,10 @@ fn fit_pass(groups: &[(f64, f64, f64)], a: f64, b: f64) -> Fit {
         } else {
             e / (1.0 + e)
         };
-        // Σ y·log σ(t) + (1 − y)·log(1 − σ(t)) = wp·t − (wp + wn)·softplus(t).
-        f.ll += wp * t - v * (t.max(0.0) + e.ln_1p());
+        if with_ll {
+            // Σ y·log σ(t) + (1 − y)·log(1 − σ(t)) = wp·t − (wp + wn)·softplus(t).
+            f.ll += wp * t - v * (t.max(0.0) + e.ln_1p());
+        }
         let r = wp - v * mu;
         let q = v * mu * (1.0 - mu);
         f.g0 += r;
@@ -496,22 +570,30 @@ fn fit_pass(groups: &[(f64, f64, f64)], a: f64, b: f64) -> Fit {
 /// events, weighted non-events) entry per distinct prediction, so each Newton
 /// pass costs the number of distinct predictions, not of rows.
 fn tie_groups(s: &Sorted, w: Option<&[u32]>) -> Vec<(f64, f64, f64)> {
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < s.len() {
-        let e = s.tie_end(i);
-        let (mut wp, mut wn) = (0.0, 0.0);
-        for k in i..e {
-            if s.y[k] == 1 {
-                wp += wt(w, k);
-            } else {
-                wn += wt(w, k);
+    let runs = s.runs();
+    let mut out = Vec::with_capacity(runs.len());
+    for &(i, e, x) in runs {
+        let (i, e) = (i as usize, e as usize);
+        let (wp, wn) = match w {
+            None => {
+                let wp = f64::from(s.cum_pos[e] - s.cum_pos[i]);
+                (wp, (e - i) as f64 - wp)
             }
-        }
+            Some(w) => {
+                let (mut wp, mut wn) = (0.0, 0.0);
+                for (&y, &v) in s.y[i..e].iter().zip(&w[i..e]) {
+                    if y == 1 {
+                        wp += f64::from(v);
+                    } else {
+                        wn += f64::from(v);
+                    }
+                }
+                (wp, wn)
+            }
+        };
         if wp + wn > 0.0 {
-            out.push((s.logit[i], wp, wn));
+            out.push((x, wp, wn));
         }
-        i = e;
     }
     out
 }
@@ -521,39 +603,74 @@ fn tie_groups(s: &Sorted, w: Option<&[u32]>) -> Vec<(f64, f64, f64)> {
 /// slope fixed at 1 (logit(p) as offset). Returns (intercept, slope).
 fn newton(s: &Sorted, w: Option<&[u32]>, free_slope: bool) -> Option<(f64, f64)> {
     let groups = tie_groups(s, w);
+    newton_on(&groups, free_slope)
+}
+
+/// The Newton step (da, db) at a point, and the Newton decrement gᵀH⁻¹g.
+fn newton_step(f: &Fit, free_slope: bool) -> Option<(f64, f64, f64)> {
+    if free_slope {
+        let det = f.h00 * f.h11 - f.h01 * f.h01;
+        if !(det.is_finite() && det.abs() > 1e-300) {
+            return None;
+        }
+        let da = (f.h11 * f.g0 - f.h01 * f.g1) / det;
+        let db = (f.h00 * f.g1 - f.h01 * f.g0) / det;
+        Some((da, db, f.g0 * da + f.g1 * db))
+    } else {
+        if !(f.h00.is_finite() && f.h00 > 1e-300) {
+            return None;
+        }
+        let da = f.g0 / f.h00;
+        Some((da, 0.0, f.g0 * da))
+    }
+}
+
+/// Newton–Raphson from (0, 1) over precomputed tie groups. A full step is
+/// taken while it shrinks the Newton decrement (the usual case: the
+/// log-likelihood is concave and smooth); otherwise the step is halved until
+/// the log-likelihood does not drop.
+fn newton_on(groups: &[(f64, f64, f64)], free_slope: bool) -> Option<(f64, f64)> {
     let (mut a, mut b) = (0.0f64, 1.0f64);
-    let mut cur = fit_pass(&groups, a, b);
+    let mut cur = fit_pass(groups, a, b, false);
+    let mut cur_has_ll = false;
     for _ in 0..200 {
-        let (da, db) = if free_slope {
-            let det = cur.h00 * cur.h11 - cur.h01 * cur.h01;
-            if !(det.is_finite() && det.abs() > 1e-300) {
-                return None;
-            }
-            (
-                (cur.h11 * cur.g0 - cur.h01 * cur.g1) / det,
-                (cur.h00 * cur.g1 - cur.h01 * cur.g0) / det,
-            )
-        } else {
-            if !(cur.h00.is_finite() && cur.h00 > 1e-300) {
-                return None;
-            }
-            (cur.g0 / cur.h00, 0.0)
+        let (da, db, dec) = newton_step(&cur, free_slope)?;
+        let converged = |na: f64, nb: f64| {
+            (na - a).abs() <= 1e-11 * (1.0 + a.abs()) && (nb - b).abs() <= 1e-11 * (1.0 + b.abs())
         };
+        let (na, nb) = (a + da, b + db);
+        if !(na.is_finite() && nb.is_finite()) {
+            return None;
+        }
+        if converged(na, nb) {
+            // The step is below the tolerance: this is the optimum.
+            return Some((na, nb));
+        }
+        let full = fit_pass(groups, na, nb, false);
+        let shrinks = newton_step(&full, free_slope).is_some_and(|(_, _, d)| d.is_finite() && d < dec);
+        if shrinks {
+            let done = converged(na, nb);
+            (a, b, cur, cur_has_ll) = (na, nb, full, false);
+            if done {
+                return Some((a, b));
+            }
+            continue;
+        }
         // Step halving: never accept a step that lowers the likelihood.
+        if !cur_has_ll {
+            cur = fit_pass(groups, a, b, true);
+        }
         let mut step = 1.0;
         loop {
             let (na, nb) = (a + step * da, b + step * db);
             if !(na.is_finite() && nb.is_finite()) {
                 return None;
             }
-            let next = fit_pass(&groups, na, nb);
+            let next = fit_pass(groups, na, nb, true);
             if next.ll >= cur.ll - 1e-12 * cur.ll.abs() || step < 1e-10 {
-                let converged = (na - a).abs() <= 1e-11 * (1.0 + a.abs())
-                    && (nb - b).abs() <= 1e-11 * (1.0 + b.abs());
-                a = na;
-                b = nb;
-                cur = next;
-                if converged {
+                let done = converged(na, nb);
+                (a, b, cur, cur_has_ll) = (na, nb, next, true);
+                if done {
                     return Some((a, b));
                 }
                 break;
@@ -562,6 +679,16 @@ fn newton(s: &Sorted, w: Option<&[u32]>, free_slope: bool) -> Option<(f64, f64)>
         }
     }
     None
+}
+
+/// Calibration slope and calibration-in-the-large together, sharing one
+/// grouping of tied predictions.
+pub fn calibration(s: &Sorted, w: Option<&[u32]>) -> (Option<f64>, Option<f64>) {
+    let groups = tie_groups(s, w);
+    (
+        newton_on(&groups, true).map(|(_, b)| b),
+        newton_on(&groups, false).map(|(a, _)| a),
+    )
 }
 
 /// Calibration-in-the-large: the intercept of a logistic regression with
@@ -636,5 +763,39 @@ pub fn tpr_at(points: &[(f64, f64)], fpr: f64) -> f64 {
         0.0
     } else {
         points[k - 1].1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn radix_sort_matches_a_comparison_sort_and_keeps_ties_in_row_order() {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut keys: Vec<(u64, u32)> = (0..20_000u32)
+            .map(|i| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                // Few distinct values (many ties), spread over every digit.
+                let p = (x % 97) as f64 / 96.0;
+                (p.to_bits(), i)
+            })
+            .collect();
+        let mut want = keys.clone();
+        want.sort_unstable();
+        radix_sort(&mut keys);
+        assert_eq!(keys, want);
+    }
+
+    #[test]
+    fn partition_keeps_sorted_order_and_drops_ungrouped_rows() {
+        let s = Sorted::new(&[0.9, 0.1, 0.5, 0.3], &[1, 0, 1, 0]);
+        let parts = s.partition(&[0, 1, 0, u32::MAX], 2);
+        assert_eq!(parts[0].p, [0.5, 0.9]);
+        assert_eq!(parts[0].order, [2, 0]);
+        assert_eq!(parts[1].p, [0.1]);
+        assert_eq!(class_totals(&parts[0], None), (2.0, 0.0));
     }
 }

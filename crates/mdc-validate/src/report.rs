@@ -246,8 +246,7 @@ pub fn evaluate(
     let c = metrics::confusion(&s, t, None);
     let (tp, fp, tn, fn_) = confusion_counts(&c);
     let mut warnings = Vec::new();
-    let calibration_slope = metrics::calibration_slope(&s, None);
-    let calibration_intercept = metrics::calibration_intercept(&s, None);
+    let (calibration_slope, calibration_intercept) = metrics::calibration(&s, None);
     if calibration_slope.is_none() || calibration_intercept.is_none() {
         warnings.push(
             "the calibration regression did not converge (separable data?); slope/intercept omitted"
@@ -300,8 +299,9 @@ pub fn evaluate(
     };
     let mut rows = Vec::new();
     for (spec, values) in subgroups {
-        for (name, mask) in subgroup::split(spec, values) {
-            let sub = s.subset(&mask);
+        let a = subgroup::assign(spec, values);
+        let parts = s.partition(&a.group, a.names.len());
+        for (name, sub) in a.names.into_iter().zip(parts) {
             if sub.is_empty() {
                 continue;
             }

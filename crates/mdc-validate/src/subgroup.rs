@@ -55,73 +55,129 @@ fn fmt_cut(v: f64) -> String {
     format!("{v}")
 }
 
-/// Splits rows into named groups (in a stable order: values sorted, cut
-/// intervals ascending, missing last).
-pub fn split(spec: &SubgroupSpec, values: &SubgroupValues) -> Vec<(String, Vec<bool>)> {
+/// Every row's group, found in one pass: `group[row]` indexes `names`.
+#[derive(Debug, Clone)]
+pub struct Assignment {
+    /// In a stable order: values sorted, cut intervals ascending, missing last.
+    pub names: Vec<String>,
+    pub group: Vec<u32>,
+}
+
+/// Assigns each row to exactly one named group.
+pub fn assign(spec: &SubgroupSpec, values: &SubgroupValues) -> Assignment {
     let col = &spec.column;
     match (&spec.cuts, values) {
         (Some(cuts), SubgroupValues::Numeric(v)) => {
-            let mut out = Vec::new();
+            let mut names = Vec::with_capacity(cuts.len() + 2);
             for k in 0..=cuts.len() {
                 let lo = k.checked_sub(1).map(|j| cuts[j]);
                 let hi = cuts.get(k).copied();
-                let name = match (lo, hi) {
+                names.push(match (lo, hi) {
                     (None, Some(h)) => format!("{col}<{}", fmt_cut(h)),
                     (Some(l), Some(h)) => format!("{}<={col}<{}", fmt_cut(l), fmt_cut(h)),
                     (Some(l), None) => format!("{col}>={}", fmt_cut(l)),
                     (None, None) => col.clone(),
-                };
-                let mask = v
-                    .iter()
-                    .map(|&x| !x.is_nan() && lo.is_none_or(|l| x >= l) && hi.is_none_or(|h| x < h))
-                    .collect();
-                out.push((name, mask));
+                });
             }
-            if v.iter().any(|x| x.is_nan()) {
-                out.push((
-                    format!("{col} missing"),
-                    v.iter().map(|x| x.is_nan()).collect(),
-                ));
+            // Interval k holds cuts[k-1] <= x < cuts[k]: k = the cuts <= x.
+            let missing = names.len() as u32;
+            let group: Vec<u32> = v
+                .iter()
+                .map(|&x| {
+                    if x.is_nan() {
+                        missing
+                    } else {
+                        cuts.partition_point(|&c| c <= x) as u32
+                    }
+                })
+                .collect();
+            if group.contains(&missing) {
+                names.push(format!("{col} missing"));
             }
-            out
+            Assignment { names, group }
         }
         (_, SubgroupValues::Numeric(v)) => {
             let text: Vec<Option<String>> = v
                 .iter()
                 .map(|x| (!x.is_nan()).then(|| fmt_cut(*x)))
                 .collect();
-            split_text(col, &text)
+            assign_text(col, &text)
         }
-        (_, SubgroupValues::Text(t)) => split_text(col, t),
+        (_, SubgroupValues::Text(t)) => assign_text(col, t),
     }
 }
 
-fn split_text(col: &str, t: &[Option<String>]) -> Vec<(String, Vec<bool>)> {
-    // One pass assigns each row its group (distinct values in sorted order);
-    // the masks are built from those indices.
-    let mut keys: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
-    for v in t.iter().flatten() {
-        let len = keys.len();
-        keys.entry(v.as_str()).or_insert(len);
-    }
-    let mut rank = vec![0usize; keys.len()];
-    for (r, (_, &first_seen)) in keys.iter().enumerate() {
-        rank[first_seen] = r;
-    }
-    let missing = keys.len();
-    let idx: Vec<usize> = t
-        .iter()
-        .map(|v| v.as_deref().map_or(missing, |k| rank[keys[k]]))
-        .collect();
-    let mut names: Vec<String> = keys.keys().map(|k| format!("{col}={k}")).collect();
-    if idx.contains(&missing) {
-        names.push(format!("{col} missing"));
-    }
-    names
+/// Splits rows into named groups as boolean masks (see [`assign`]).
+pub fn split(spec: &SubgroupSpec, values: &SubgroupValues) -> Vec<(String, Vec<bool>)> {
+    let a = assign(spec, values);
+    a.names
         .into_iter()
         .enumerate()
-        .map(|(g, name)| (name, idx.iter().map(|&i| i == g).collect()))
+        .map(|(g, name)| (name, a.group.iter().map(|&i| i as usize == g).collect()))
         .collect()
+}
+
+/// FNV-1a: subgroup values are short, trusted-length strings, hashed once
+/// per row; SipHash's DoS resistance buys nothing here and costs 2×.
+#[derive(Default)]
+struct Fnv(u64);
+
+impl std::hash::Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
+        for &b in bytes {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+type BuildFnv = std::hash::BuildHasherDefault<Fnv>;
+
+fn assign_text(col: &str, t: &[Option<String>]) -> Assignment {
+    // Ids in order of first appearance (one hash lookup per row), then
+    // renumbered so that groups come out in sorted order.
+    let mut ids: std::collections::HashMap<&str, u32, BuildFnv> = std::collections::HashMap::default();
+    let mut first: Vec<&str> = Vec::new();
+    let mut seen: Vec<u32> = Vec::with_capacity(t.len());
+    let mut any_missing = false;
+    for v in t {
+        match v {
+            Some(v) => {
+                let id = *ids.entry(v.as_str()).or_insert_with(|| {
+                    first.push(v.as_str());
+                    (first.len() - 1) as u32
+                });
+                seen.push(id);
+            }
+            None => {
+                any_missing = true;
+                seen.push(u32::MAX);
+            }
+        }
+    }
+    let mut sorted: Vec<u32> = (0..first.len() as u32).collect();
+    sorted.sort_by(|&a, &b| first[a as usize].cmp(first[b as usize]));
+    let mut rank = vec![0u32; first.len()];
+    for (r, &id) in sorted.iter().enumerate() {
+        rank[id as usize] = r as u32;
+    }
+    let missing = first.len() as u32;
+    let group = seen
+        .into_iter()
+        .map(|id| if id == u32::MAX { missing } else { rank[id as usize] })
+        .collect();
+    let mut names: Vec<String> = sorted
+        .iter()
+        .map(|&id| format!("{col}={}", first[id as usize]))
+        .collect();
+    if any_missing {
+        names.push(format!("{col} missing"));
+    }
+    Assignment { names, group }
 }
 
 #[cfg(test)]
@@ -145,6 +201,21 @@ mod tests {
             ]
         );
         assert_eq!(g[1].1, vec![false, true, true, false, false]);
+        assert_eq!(g[4].1, vec![false, false, false, false, true]);
+    }
+
+    #[test]
+    fn text_groups_come_out_sorted_with_missing_last() {
+        let s = SubgroupSpec::parse("region").unwrap();
+        let v = SubgroupValues::Text(vec![
+            Some("서울".into()),
+            None,
+            Some("부산".into()),
+            Some("서울".into()),
+        ]);
+        let a = assign(&s, &v);
+        assert_eq!(a.names, ["region=부산", "region=서울", "region missing"]);
+        assert_eq!(a.group, [1, 2, 0, 1]);
     }
 
     #[test]
