@@ -134,7 +134,10 @@ impl Sorted {
             .collect();
         for k in 0..self.len() {
             let row = self.order[k];
-            if let Some(o) = group.get(row as usize).and_then(|&g| out.get_mut(g as usize)) {
+            if let Some(o) = group
+                .get(row as usize)
+                .and_then(|&g| out.get_mut(g as usize))
+            {
                 o.p.push(self.p[k]);
                 o.y.push(self.y[k]);
                 o.order.push(row);
@@ -647,7 +650,8 @@ fn newton_on(groups: &[(f64, f64, f64)], free_slope: bool) -> Option<(f64, f64)>
             return Some((na, nb));
         }
         let full = fit_pass(groups, na, nb, false);
-        let shrinks = newton_step(&full, free_slope).is_some_and(|(_, _, d)| d.is_finite() && d < dec);
+        let shrinks =
+            newton_step(&full, free_slope).is_some_and(|(_, _, d)| d.is_finite() && d < dec);
         if shrinks {
             let done = converged(na, nb);
             (a, b, cur, cur_has_ll) = (na, nb, full, false);

@@ -127,7 +127,11 @@ impl std::hash::Hasher for Fnv {
         self.0
     }
     fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
         for &b in bytes {
             h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
         }
@@ -140,7 +144,8 @@ type BuildFnv = std::hash::BuildHasherDefault<Fnv>;
 fn assign_text(col: &str, t: &[Option<String>]) -> Assignment {
     // Ids in order of first appearance (one hash lookup per row), then
     // renumbered so that groups come out in sorted order.
-    let mut ids: std::collections::HashMap<&str, u32, BuildFnv> = std::collections::HashMap::default();
+    let mut ids: std::collections::HashMap<&str, u32, BuildFnv> =
+        std::collections::HashMap::default();
     let mut first: Vec<&str> = Vec::new();
     let mut seen: Vec<u32> = Vec::with_capacity(t.len());
     let mut any_missing = false;
@@ -168,7 +173,13 @@ fn assign_text(col: &str, t: &[Option<String>]) -> Assignment {
     let missing = first.len() as u32;
     let group = seen
         .into_iter()
-        .map(|id| if id == u32::MAX { missing } else { rank[id as usize] })
+        .map(|id| {
+            if id == u32::MAX {
+                missing
+            } else {
+                rank[id as usize]
+            }
+        })
         .collect();
     let mut names: Vec<String> = sorted
         .iter()

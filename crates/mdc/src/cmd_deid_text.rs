@@ -727,80 +727,114 @@ fn run_jsonl(
     let tmp = tempfile::NamedTempFile::new_in(dir)
         .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
     let mut writer = std::io::BufWriter::with_capacity(1 << 20, tmp);
-    let mut in_hash = Sha256::new();
-    let mut out_hash = Sha256::new();
-    let mut rejects: Vec<u8> = Vec::new();
     let threads = a
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
         .max(1);
-    let mut progress = Progress::new(total);
     let start = Instant::now();
-    let mut summary = Summary::default();
-    let mut line_no = 0u64;
-    let mut buf = Vec::new();
-    let batch_bytes = 4 << 20;
-    let mut done = false;
-    while !done {
-        // One batch: lines (or their rejection) in input order.
-        let mut batch: Vec<(u64, Result<Vec<u8>, String>)> = Vec::new();
-        let mut size = 0usize;
-        while size < batch_bytes && batch.len() < 20_000 {
-            match read_bounded(&mut reader, a.max_note_bytes, &mut buf, &mut in_hash)
-                .with_context(|| format!("cannot read {}", input.display()))?
-            {
-                None => {
-                    done = true;
+    let max_note = a.max_note_bytes;
+    // Three stages overlap: a reader thread splits and hashes the input into
+    // 4 MB batches, the workers de-identify one batch while the next is read,
+    // and a writer thread hashes and writes the previous one, in input order.
+    let (summary, writer, out_hash, rejects, in_hash) = std::thread::scope(|s| {
+        let (batch_tx, batch_rx) = std::sync::mpsc::sync_channel::<Batch>(1);
+        let (done_tx, done_rx) = std::sync::mpsc::sync_channel::<(Batch, Vec<LineOut>)>(1);
+        let reader_h = s.spawn(move || -> anyhow::Result<Sha256> {
+            let mut in_hash = Sha256::new();
+            let mut line_no = 0u64;
+            let mut buf = Vec::new();
+            let batch_bytes = 4 << 20;
+            let mut done = false;
+            while !done {
+                // One batch: lines (or their rejection) in input order.
+                let mut batch = Batch::default();
+                let mut size = 0usize;
+                while size < batch_bytes && batch.lines.len() < 20_000 {
+                    match read_bounded(&mut reader, max_note, &mut buf, &mut in_hash)
+                        .with_context(|| format!("cannot read {}", input.display()))?
+                    {
+                        None => {
+                            done = true;
+                            break;
+                        }
+                        Some((too_long, seen)) => {
+                            line_no += 1;
+                            batch.bytes += seen;
+                            if too_long {
+                                batch.lines.push((
+                                    line_no,
+                                    Err(format!(
+                                        "note longer than --max-note-bytes ({max_note} bytes)"
+                                    )),
+                                ));
+                            } else {
+                                size += buf.len();
+                                batch.lines.push((line_no, Ok(std::mem::take(&mut buf))));
+                            }
+                        }
+                    }
+                }
+                if batch_tx.send(batch).is_err() {
+                    // The writer stopped on an error; it reports it.
                     break;
                 }
-                Some((too_long, seen)) => {
-                    line_no += 1;
-                    summary.bytes += seen;
-                    if too_long {
-                        batch.push((
-                            line_no,
-                            Err(format!(
-                                "note longer than --max-note-bytes ({} bytes)",
-                                a.max_note_bytes
-                            )),
-                        ));
-                    } else {
-                        size += buf.len();
-                        batch.push((line_no, Ok(std::mem::take(&mut buf))));
+            }
+            Ok(in_hash)
+        });
+        let writer_h = s.spawn(move || -> anyhow::Result<_> {
+            let mut summary = Summary::default();
+            let mut out_hash = Sha256::new();
+            let mut rejects: Vec<u8> = Vec::new();
+            let mut progress = Progress::new(total);
+            for (batch, results) in done_rx {
+                summary.bytes += batch.bytes;
+                for ((n, _), r) in batch.lines.iter().zip(results) {
+                    match r {
+                        LineOut::Done {
+                            json,
+                            spans,
+                            explain,
+                        } => {
+                            out_hash.update(&json);
+                            writer.write_all(&json)?;
+                            summary.notes += 1;
+                            summary.spans += spans;
+                            if !explain.is_empty() {
+                                eprint!("line {n}:\n{explain}");
+                            }
+                        }
+                        LineOut::Rejected(reason) => {
+                            summary.rejected += 1;
+                            rejects
+                                .extend_from_slice(format!("{{\"line\":{n},\"error\":").as_bytes());
+                            json_string(&mut rejects, &reason);
+                            rejects.extend_from_slice(b"}\n");
+                        }
+                        LineOut::Fatal(e) => return Err(e.context(format!("line {n}"))),
                     }
                 }
+                progress.tick(summary.bytes);
+            }
+            progress.finish();
+            Ok((summary, writer, out_hash, rejects))
+        });
+        for batch in batch_rx {
+            let results = process_batch(c, &batch.lines, threads);
+            if done_tx.send((batch, results)).is_err() {
+                break;
             }
         }
-        let results = process_batch(c, &batch, threads);
-        for ((n, _), r) in batch.iter().zip(results) {
-            match r {
-                LineOut::Done {
-                    json,
-                    spans,
-                    explain,
-                } => {
-                    out_hash.update(&json);
-                    writer.write_all(&json)?;
-                    summary.notes += 1;
-                    summary.spans += spans;
-                    if !explain.is_empty() {
-                        eprint!("line {n}:\n{explain}");
-                    }
-                }
-                LineOut::Rejected(reason) => {
-                    summary.rejected += 1;
-                    let mut line = Vec::new();
-                    line.extend_from_slice(format!("{{\"line\":{n},\"error\":").as_bytes());
-                    json_string(&mut line, &reason);
-                    line.extend_from_slice(b"}\n");
-                    rejects.extend_from_slice(&line);
-                }
-                LineOut::Fatal(e) => return Err(e.context(format!("line {n}"))),
-            }
-        }
-        progress.tick(summary.bytes);
-    }
-    progress.finish();
+        drop(done_tx);
+        let written = writer_h
+            .join()
+            .map_err(|_| anyhow::anyhow!("the writer thread panicked"))?;
+        let in_hash = reader_h
+            .join()
+            .map_err(|_| anyhow::anyhow!("the reader thread panicked"))?;
+        let (summary, writer, out_hash, rejects) = written?;
+        anyhow::Ok((summary, writer, out_hash, rejects, in_hash?))
+    })?;
+    let mut summary = summary;
     let tmp = writer
         .into_inner()
         .map_err(|e| anyhow::anyhow!("cannot write the output: {}", e.error()))?;
@@ -877,6 +911,17 @@ fn run_jsonl(
     Ok((summary, in_sha, out_sha))
 }
 
+/// Input lines read together: (line number, bytes or why they were refused).
+#[derive(Default)]
+struct Batch {
+    lines: Vec<(u64, Result<Vec<u8>, String>)>,
+    /// Input bytes the batch covers, refused lines included.
+    bytes: u64,
+}
+
+/// Lines a worker takes at a time.
+const CHUNK: usize = 64;
+
 fn process_batch(
     c: &LineCtx<'_>,
     batch: &[(u64, Result<Vec<u8>, String>)],
@@ -889,20 +934,35 @@ fn process_batch(
     if threads <= 1 || batch.len() < 2 {
         return batch.iter().map(one).collect();
     }
-    let chunk = batch.len().div_ceil(threads);
+    // Workers take small chunks from a shared counter, so a thread that drew
+    // short notes does not sit idle while another finishes long ones.
+    let next = std::sync::atomic::AtomicUsize::new(0);
     std::thread::scope(|s| {
-        let handles: Vec<_> = batch
-            .chunks(chunk)
-            .map(|part| s.spawn(move || part.iter().map(one).collect::<Vec<_>>()))
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let at = next.fetch_add(CHUNK, std::sync::atomic::Ordering::Relaxed);
+                        if at >= batch.len() {
+                            break;
+                        }
+                        let part = &batch[at..(at + CHUNK).min(batch.len())];
+                        mine.push((at, part.iter().map(one).collect::<Vec<_>>()));
+                    }
+                    mine
+                })
+            })
             .collect();
-        let mut out = Vec::with_capacity(batch.len());
+        let mut parts = Vec::new();
         for h in handles {
             match h.join() {
-                Ok(v) => out.extend(v),
-                Err(_) => out.push(LineOut::Fatal(anyhow::anyhow!("a worker thread panicked"))),
+                Ok(v) => parts.extend(v),
+                Err(_) => return vec![LineOut::Fatal(anyhow::anyhow!("a worker thread panicked"))],
             }
         }
-        out
+        parts.sort_unstable_by_key(|(at, _)| *at);
+        parts.into_iter().flat_map(|(_, v)| v).collect()
     })
 }
 
