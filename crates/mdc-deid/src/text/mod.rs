@@ -524,10 +524,14 @@ fn check(
             let strong = label.contains([':', '：']);
             let (ns, ne) = strip_ko_suffixes(text, s, e);
             // After a role word (`환자 송우진`) a two-syllable word is far more
-            // often a noun (`환자 이송`) than a name: ask for a full name.
+            // often a noun (`환자 이송 완료`) than a name: take one only where
+            // a header puts it, before `(` or `,` (`환자 이훈 (등록번호 …)`).
             let role_word = !strong && KO_ROLE_WORDS.iter().any(|r| label.trim_end() == *r);
             if role_word && text[ns..ne].chars().count() < 3 {
-                return None;
+                let next = text[ne..].trim_start_matches(' ').chars().next();
+                if !matches!(next, Some('(' | ',' | '/' | '[')) {
+                    return None;
+                }
             }
             if !ko_name_ok(&text[ns..ne], strong, w) {
                 return None;

@@ -261,6 +261,9 @@ fn korean_names_after_a_role_word_without_a_colon() {
     );
     check("환자 송우진은 어제 내원", "송우진", PhiType::Name);
     check("환아 황보예준 보호자와 면담", "황보예준", PhiType::Name);
+    // A two-syllable name after a role word only where a header puts it.
+    check("환자 이훈 (등록번호 52-45)", "이훈", PhiType::Name);
+    check("환자분 조윤, 45세", "조윤", PhiType::Name);
     check("담당 교수 남궁민수에게 보고", "남궁민수", PhiType::Name);
     for t in [
         "환자 상태 양호함",
