@@ -318,8 +318,8 @@ fn omop_extract_is_deidentified_joinable_and_registers() {
     for a in csv_column(&e.p("raw/location.csv"), "address_1") {
         assert!(!text.contains(&a), "a street address survived");
     }
-    // Names: the structured columns must hold none. Inside note_text it is
-    // the free-text engine's recall (issue 3), measured here, not asserted.
+    // Names: neither the structured columns nor note_text may hold one (the
+    // synthetic notes name the patient after a role word, `환자 권서윤 (…)`).
     let note_text: String = strings(&read(&d.join("note.parquet")), "note_text")
         .into_iter()
         .flatten()
@@ -335,7 +335,7 @@ fn omop_extract_is_deidentified_joinable_and_registers() {
         );
         in_notes += usize::from(note_text.contains(name));
     }
-    eprintln!("names left in note_text by the text engine: {in_notes} of 60");
+    assert_eq!(in_notes, 0, "patients' names survived in note_text");
     // The manifest registers, and the report is beside it.
     let m: Value =
         serde_json::from_str(&std::fs::read_to_string(d.join("manifest.json")).unwrap()).unwrap();

@@ -620,6 +620,14 @@ fn korean_note(r: &mut Rng, id: usize) -> GoldNote {
     let mut known = Vec::new();
     // Header.
     match r.below(4) {
+        3 if r.chance(30) => {
+            // A document title that starts with the name (OMOP note_title).
+            b.phi(PhiType::Name, &name);
+            b.lit(r.pick(&[" 경과기록\n", " 퇴원요약\n", " 입원기록\n"]));
+            b.lit("등록번호 ");
+            b.phi(PhiType::Mrn, &mrn_v);
+            b.lit("\n");
+        }
         3 => {
             // A role word and a bare name, no colon.
             b.lit(r.pick(&["환자 ", "환자분 ", "[입원] 환자 "]));

@@ -431,6 +431,21 @@ pub const KO_HONORIFICS: &[&str] = &[
     "씨",
     "군",
     "양",
+    // Document titles that start with the patient's name (`권서윤 경과기록`,
+    // OMOP note_title).
+    "경과기록",
+    "입원기록",
+    "퇴원기록",
+    "퇴원요약",
+    "수술기록",
+    "진료기록",
+    "초진기록",
+    "간호기록",
+    "협진기록",
+    "응급실기록",
+    "소견서",
+    "진단서",
+    "의뢰서",
 ];
 
 /// Josa (particles) that may follow a name; stripped from a name found after a label.

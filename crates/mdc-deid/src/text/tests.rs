@@ -264,6 +264,10 @@ fn korean_names_after_a_role_word_without_a_colon() {
     // A two-syllable name after a role word only where a header puts it.
     check("환자 이훈 (등록번호 52-45)", "이훈", PhiType::Name);
     check("환자분 조윤, 45세", "조윤", PhiType::Name);
+    // OMOP note_title: the name, then the document type.
+    check("권서윤 경과기록", "권서윤", PhiType::Name);
+    check("남궁민수 퇴원요약", "남궁민수", PhiType::Name);
+    clean("정상 경과기록");
     check("담당 교수 남궁민수에게 보고", "남궁민수", PhiType::Name);
     for t in [
         "환자 상태 양호함",
