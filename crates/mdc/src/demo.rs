@@ -457,7 +457,7 @@ pub async fn run(keep: bool) -> anyhow::Result<u8> {
 
     step(
         12,
-        "structured de-identification: a synthetic Korean OMOP extract by the kr-health policy, risk before/after, registered (issue 4)",
+        "structured de-identification: a synthetic Korean OMOP extract by the kr-health policy, risk before/after, registered; a claims table generalised to k = 5 (issue 4)",
     );
     crate::cmd_structured::demo_step(&store, &steward, &work).await?;
 
