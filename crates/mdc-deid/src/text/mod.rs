@@ -686,13 +686,12 @@ fn propagate_names(text: &str, w: &Words, raw_spans: &mut Vec<Raw>) {
     }
     pats.sort();
     pats.dedup();
-    // A note names a handful of people: a substring search per name costs
-    // less than building an automaton for each note (measured).
+    // A note names a handful of people: a SIMD substring search per name
+    // costs less than building an automaton for each note (measured).
     let mut found = Vec::new();
     for p in &pats {
         found.extend(
-            text.match_indices(p.as_str())
-                .map(|(i, m)| (i, i + m.len())),
+            memchr::memmem::find_iter(text.as_bytes(), p.as_bytes()).map(|i| (i, i + p.len())),
         );
     }
     for (s, e) in found {
