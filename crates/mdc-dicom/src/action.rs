@@ -240,6 +240,12 @@ fn basic_action(b: Basic) -> Action {
     }
 }
 
+/// Whether the Basic Profile allows a dummy value for this attribute (Z/D,
+/// X/Z/D): where we would empty it, a dummy keeps a Type 1 attribute valid.
+pub(crate) fn dummy_allowed(tag: u32) -> bool {
+    entry(tag).is_some_and(|e| matches!(e.basic, Basic::ZD | Basic::Xzd))
+}
+
 /// The options enabled for a run, in a fixed order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Options {
@@ -310,6 +316,8 @@ mod tests {
         let desc = Options::new(vec![ProfileOption::CleanDescriptors]);
         assert_eq!(desc.resolve(0x0008_1030).action, Action::Clean); // Study Description
         assert_eq!(o.resolve(0x0008_1030).action, Action::Remove);
+        assert!(dummy_allowed(0x0018_1000)); // Device Serial Number, X/Z/D
+        assert!(!dummy_allowed(0x0008_0050)); // Accession Number, Z
     }
 
     #[test]

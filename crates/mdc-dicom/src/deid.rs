@@ -660,6 +660,13 @@ impl<'a> Deidentifier<'a> {
             .options
             .has(ProfileOption::RetainSafePrivate)
             .then(|| self.safe_private.kept(&elements, &charset));
+        // Overlay groups whose Overlay Data (60xx,3000) the profile removes.
+        let overlays_removed: Vec<u16> = elements
+            .iter()
+            .filter(|e| e.tag & 0xFF01_FFFF == 0x6000_3000)
+            .filter(|e| self.config.options.resolve(e.tag).action == Action::Remove)
+            .map(Element::group)
+            .collect();
         let mut out = Vec::with_capacity(elements.len());
         for mut el in elements {
             let tag = el.tag;
@@ -698,6 +705,24 @@ impl<'a> Deidentifier<'a> {
                 // Dates the table does not list are shifted too, so no real
                 // date survives and intervals stay consistent.
                 action = Action::Clean;
+            }
+            if action == Action::Zero
+                && !matches!(el.value, Value::Seq(..))
+                && crate::action::dummy_allowed(tag)
+            {
+                // Z/D and X/Z/D: a dummy keeps the attribute valid where an
+                // IOD makes it Type 1 (dciodvfy flagged DeviceSerialNumber
+                // emptied under Enhanced Equipment) and holds no identity.
+                action = Action::Dummy;
+            }
+            if (0x6000..=0x601E).contains(&group)
+                && group % 2 == 0
+                && overlays_removed.contains(&group)
+            {
+                // The overlay's data is removed (Table E.1-1, 60xx,3000): the
+                // rest of its group goes too, so no half overlay remains.
+                Self::count(ctx, tag, Action::Remove);
+                continue;
             }
             if action == Action::Zero && matches!(el.value, Value::Seq(..)) {
                 // An empty sequence breaks a Type 3 sequence's "1-n items"

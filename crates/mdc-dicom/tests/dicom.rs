@@ -593,3 +593,41 @@ fn mutated_real_files_never_panic() {
         }
     }
 }
+
+#[test]
+fn a_removed_overlay_goes_whole_and_type1_candidates_get_a_dummy() {
+    let mut elements = identity();
+    elements.push(el(0x0008, 0x0080, b"LO", b"Seoul Clinic"));
+    elements.push(el(0x0018, 0x1000, b"LO", b"SN-4471"));
+    elements.push(el(0x6000, 0x0010, b"US", &16u16.to_le_bytes()));
+    elements.push(el(0x6000, 0x0011, b"US", &16u16.to_le_bytes()));
+    elements.push(el(0x6000, 0x0040, b"CS", b"G"));
+    elements.push(el(0x6000, 0x3000, b"OW", &[0xAA; 32]));
+    elements.sort_by_key(|e| {
+        (
+            u16::from_le_bytes([e[0], e[1]]),
+            u16::from_le_bytes([e[2], e[3]]),
+        )
+    });
+    let file = build(&elements);
+    let p = pseudonymizer();
+    let d = engine(&p, &[]);
+    let Outcome::Written(w) = d.deidentify(&file[..], |_| Ok(Vec::new())).unwrap() else {
+        panic!("quarantined")
+    };
+    let obj = reopen(&w.writer);
+    // No half overlay: rows, columns and type leave with the data.
+    for e in [0x0010u16, 0x0011, 0x0040, 0x3000] {
+        assert!(obj.element(Tag(0x6000, e)).is_err(), "(6000,{e:04X}) kept");
+    }
+    // X/Z/D attributes get a dummy, never the original.
+    assert_eq!(
+        text(&obj, tags::DEVICE_SERIAL_NUMBER).as_deref(),
+        Some("ANONYMIZED")
+    );
+    assert_eq!(
+        text(&obj, tags::INSTITUTION_NAME).as_deref(),
+        Some("ANONYMIZED")
+    );
+    assert!(!contains(&w.writer, b"SN-4471") && !contains(&w.writer, b"Seoul Clinic"));
+}
