@@ -117,6 +117,13 @@ pub async fn run(g: &Global, a: DeidDicomArgs) -> anyhow::Result<u8> {
         anyhow::bail!("input {} does not exist", a.input.display());
     }
     let store = Store::open(&g.root).await?;
+    // Authorised (and a refusal audited) before any input is read.
+    let credential = match &g.token {
+        Some(t) => mdc_store::Credential::Token(t.clone()),
+        None => mdc_store::Credential::Local(crate::os_user::current()),
+    };
+    let actor = store.actor(&credential, "cli").await?;
+    let allowed = store.authorize_deid(&actor).await?;
     let pseudonyms = store.pseudonymizer()?;
     let key = mdc_store::keys::load_pseudonym_key(&store.root().pseudonym_key())
         .context("cannot read the pseudonym key")?;
@@ -145,6 +152,14 @@ pub async fn run(g: &Global, a: DeidDicomArgs) -> anyhow::Result<u8> {
         };
         batch::run(&deid, pseudonyms.as_ref(), &paths, jobs, &progress)
     })?;
+    record(
+        &store,
+        &actor,
+        allowed,
+        &summary.counts,
+        pseudonyms.key_id(),
+    )
+    .await?;
     store.close().await;
     let c = &summary.counts;
     emit(g.json, &summary, |s| {
@@ -173,6 +188,33 @@ pub async fn run(g: &Global, a: DeidDicomArgs) -> anyhow::Result<u8> {
     })
 }
 
+/// The run's audit entry (`deid.dicom`): counts and the key id, no paths or
+/// values from the files.
+async fn record(
+    store: &Store,
+    actor: &mdc_store::Actor,
+    allowed: mdc_store::Allowed,
+    c: &batch::Counts,
+    key_id: &str,
+) -> anyhow::Result<()> {
+    use mdc_store::DeidParam;
+    store
+        .record_deid_run(
+            actor,
+            allowed,
+            "dicom",
+            &[
+                ("files", DeidParam::Count(c.files as u64)),
+                ("done", DeidParam::Count(c.done as u64)),
+                ("quarantined", DeidParam::Count(c.quarantined as u64)),
+                ("rejected", DeidParam::Count(c.rejected as u64)),
+                ("key_id", DeidParam::Digest(key_id.to_owned())),
+            ],
+        )
+        .await?;
+    Ok(())
+}
+
 fn show(p: &Path) -> String {
     p.display().to_string()
 }
@@ -194,10 +236,19 @@ pub async fn demo(work: &Path, store: &Store, steward: &mdc_store::Actor) -> any
     };
     let out = work.join("dicom-deid");
     let paths = Paths::with_defaults(input, out.clone(), None, None);
+    let allowed = store.authorize_deid(steward).await?;
     let summary = {
         let deid = Deidentifier::new(config, pseudonyms.as_ref(), UidMapper::new(key));
         batch::run(&deid, pseudonyms.as_ref(), &paths, 2, &|_, _| {})?
     };
+    record(
+        store,
+        steward,
+        allowed,
+        &summary.counts,
+        pseudonyms.key_id(),
+    )
+    .await?;
     let c = &summary.counts;
     println!(
         "  {} files: {} de-identified (names → patient pseudonyms, dates shifted, UIDs remapped, private tags removed), {} quarantined (burned-in annotation)",

@@ -159,6 +159,28 @@ fn deid_dicom_writes_a_registrable_dataset_and_reports_rejects_with_exit_3() {
     );
     let v: Value = serde_json::from_slice(&reg.stdout).unwrap();
     assert_eq!(v["kind"], "dicom");
+    // The run itself is in the audit log, with counts and no identifiers.
+    let log = mdc(&root, &["audit", "log", "--json"]);
+    let log: Value = serde_json::from_slice(&log.stdout).unwrap();
+    let entries = log
+        .as_array()
+        .or_else(|| log["entries"].as_array())
+        .unwrap();
+    let entry = entries
+        .iter()
+        .find(|e| e["action"] == "deid.dicom")
+        .unwrap_or_else(|| panic!("no deid.dicom entry in {log:#}"));
+    let text = entry.to_string();
+    assert!(
+        text.contains("\"quarantined\":1") && text.contains("\"rejected\":3"),
+        "{entry:#}"
+    );
+    for id in IDENTIFIERS.iter().chain(&["MR_truncated", "ctbrain1"]) {
+        assert!(
+            !text.contains(id),
+            "an identifier or file name in the audit entry"
+        );
+    }
 }
 
 #[test]
