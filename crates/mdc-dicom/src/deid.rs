@@ -220,6 +220,8 @@ struct Ctx {
     known: KnownIdentifiers,
     actions: ActionCounts,
     non_ascii_text: bool,
+    /// A Structured Report: its Z sequences are Type 2 and stay, empty.
+    structured_report: bool,
 }
 
 fn tag_label(tag: u32) -> String {
@@ -479,6 +481,8 @@ impl<'a> Deidentifier<'a> {
             known,
             actions: ActionCounts::new(),
             non_ascii_text: false,
+            structured_report: text_of(0x0008_0016, false)
+                .is_some_and(|c| c.starts_with("1.2.840.10008.5.1.4.1.1.88.")),
         };
 
         elements = self.transform(
@@ -724,10 +728,19 @@ impl<'a> Deidentifier<'a> {
                 Self::count(ctx, tag, Action::Remove);
                 continue;
             }
-            if action == Action::Zero && matches!(el.value, Value::Seq(..)) {
+            if action == Action::Zero
+                && matches!(el.value, Value::Seq(..))
+                && !ctx.structured_report
+                // Type 2 in the Acquisition Context module, wherever an IOD
+                // includes it (Enhanced CT/MR, waveforms, SR).
+                && tag != 0x0040_0555
+            {
                 // An empty sequence breaks a Type 3 sequence's "1-n items"
                 // rule (dciodvfy reports it); the Z sequences of Table E.1-1
-                // are Type 3 in the common IODs, so they are removed instead.
+                // are Type 3 in the common image IODs, so they are removed
+                // there. In SR documents they are Type 2 (Acquisition
+                // Context, Referenced PPS, Verifying Observer Identification
+                // Code) and stay, with zero items.
                 action = Action::Remove;
             }
             if action != Action::Keep {

@@ -631,3 +631,43 @@ fn a_removed_overlay_goes_whole_and_type1_candidates_get_a_dummy() {
     );
     assert!(!contains(&w.writer, b"SN-4471") && !contains(&w.writer, b"Seoul Clinic"));
 }
+
+#[test]
+fn z_sequences_stay_empty_where_they_are_type_2_and_go_elsewhere() {
+    let observer = seq(0x0040, 0xA088, &[el(0x0008, 0x0100, b"SH", b"DOC-77")]);
+    let context = seq(
+        0x0040,
+        0x0555,
+        &[el(0x0040, 0xA160, b"UT", b"Seen by Dr Kim")],
+    );
+    let run = |sop_class: &[u8]| {
+        let mut elements = identity();
+        elements[0] = el(0x0008, 0x0016, b"UI", sop_class);
+        elements.push(context.clone());
+        elements.push(observer.clone());
+        elements.sort_by_key(|e| {
+            (
+                u16::from_le_bytes([e[0], e[1]]),
+                u16::from_le_bytes([e[2], e[3]]),
+            )
+        });
+        let file = build(&elements);
+        let p = pseudonymizer();
+        let d = engine(&p, &[]);
+        let Outcome::Written(w) = d.deidentify(&file[..], |_| Ok(Vec::new())).unwrap() else {
+            panic!("quarantined")
+        };
+        assert!(!contains(&w.writer, b"DOC-77") && !contains(&w.writer, b"Dr Kim"));
+        let obj = reopen(&w.writer);
+        let items = |t: Tag| obj.element(t).ok().map(|e| e.items().map_or(0, <[_]>::len));
+        (
+            items(tags::ACQUISITION_CONTEXT_SEQUENCE),
+            items(tags::VERIFYING_OBSERVER_IDENTIFICATION_CODE_SEQUENCE),
+        )
+    };
+    // Comprehensive SR: both are Type 2 there, kept with zero items.
+    assert_eq!(run(b"1.2.840.10008.5.1.4.1.1.88.33"), (Some(0), Some(0)));
+    // CT image: the observer code sequence is not part of the IOD (removed);
+    // Acquisition Context is Type 2 wherever its module is included.
+    assert_eq!(run(b"1.2.840.10008.5.1.4.1.1.2"), (Some(0), None));
+}
