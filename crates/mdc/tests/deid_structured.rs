@@ -779,3 +779,51 @@ fn fhir_examples_get_the_same_pseudonyms_as_omop() {
         0,
     );
 }
+
+#[test]
+fn fhir_narratives_are_dropped_by_default_and_cleaned_when_the_policy_asks() {
+    let e = Env::new();
+    let root = e.root();
+    let input = e.p("narr");
+    std::fs::create_dir_all(&input).unwrap();
+    std::fs::write(
+        input.join("Patient.ndjson"),
+        "{\"resourceType\":\"Patient\",\"id\":\"p1\",\"identifier\":[{\"type\":{\"coding\":[{\"code\":\"MR\"}]},\"value\":\"00077777\"}],\"text\":{\"status\":\"generated\",\"div\":\"<div xmlns=\\\"http://www.w3.org/1999/xhtml\\\">환자 홍길동님, 연락처 010-5555-1234, 당뇨 추적 관찰</div>\"}}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        e.p("narr.toml"),
+        "name = \"fhir-narratives\"\nextends = \"fhir-r4\"\n[options]\nclean_narratives = true\n",
+    )
+    .unwrap();
+    let run = |out: &str, policy: Option<&str>| {
+        let mut args = vec![
+            "deid",
+            "fhir",
+            "--input",
+            input.to_str().unwrap(),
+            "--output",
+            out,
+        ];
+        if let Some(p) = policy {
+            args.extend(["--policy", p]);
+        }
+        code(&root, &args, 0);
+        let text = std::fs::read_to_string(Path::new(out).join("Patient.ndjson")).unwrap();
+        let v: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+        v
+    };
+    let dropped = run(&e.s("out-default"), None);
+    assert!(dropped.get("text").is_none(), "{dropped}");
+    let cleaned = run(&e.s("out-clean"), Some(&e.s("narr.toml")));
+    let div = cleaned["text"]["div"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(div.contains("당뇨 추적 관찰"), "clinical text kept: {div}");
+    assert!(
+        !div.contains("홍길동") && !div.contains("010-5555"),
+        "{div}"
+    );
+    assert!(div.starts_with("<div xmlns=\"http://www.w3.org/1999/xhtml\">"));
+}

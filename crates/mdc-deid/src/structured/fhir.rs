@@ -491,8 +491,10 @@ fn element(
         Action::Drop => Ok(None),
         Action::Keep => walk(path, v, patient, ctx),
         // A narrative restates the structured content (names, addresses,
-        // numbers) in free XHTML: dropped whole, never scrubbed and kept.
-        Action::Text if v.get("div").is_some() => {
+        // numbers) in free XHTML: dropped whole unless the policy asks for
+        // it to be cleaned (`options.clean_narratives`), then its text is
+        // scrubbed like any other string and re-wrapped without markup.
+        Action::Text if v.get("div").is_some() && !ctx.policy.options.clean_narratives => {
             ctx.count(path, "drop (narrative)");
             Ok(None)
         }

@@ -178,6 +178,7 @@ struct OptionsFile {
     patient_column: Option<String>,
     keep_attachments: Option<bool>,
     keep_unknown_extensions: Option<bool>,
+    clean_narratives: Option<bool>,
     k: Option<u32>,
     qi: Option<Vec<String>>,
 }
@@ -227,6 +228,9 @@ pub struct Options {
     pub patient_column: Option<String>,
     pub keep_attachments: bool,
     pub keep_unknown_extensions: bool,
+    /// FHIR `text.div` under a `text` action: cleaned by the text engine and
+    /// kept, instead of dropped (the default).
+    pub clean_narratives: bool,
     /// Target k for automatic generalisation, and its quasi-identifiers.
     pub k: Option<u32>,
     pub qi: Vec<String>,
@@ -379,6 +383,7 @@ impl Policy {
         }
         self.options.keep_attachments |= o.keep_attachments;
         self.options.keep_unknown_extensions |= o.keep_unknown_extensions;
+        self.options.clean_narratives |= o.clean_narratives;
         if o.k.is_some() {
             self.options.k = o.k;
         }
@@ -467,6 +472,9 @@ impl Policy {
         }
         if let Some(b) = o.keep_unknown_extensions {
             policy.options.keep_unknown_extensions = b;
+        }
+        if let Some(b) = o.clean_narratives {
+            policy.options.clean_narratives = b;
         }
         if let Some(k) = o.k {
             if k < 2 {
