@@ -15,7 +15,7 @@ use mdc_bench::result::{BenchResult, RunInfo};
 use mdc_bench::sut::{kserve_predict, KserveSut, OrtSut, Rows};
 use mdc_bench::system::{describe_host, sha256_file, SystemInfo};
 use mdc_bench::Sut;
-use mdc_store::{BenchRunInfo, Credential, NewBenchRun, Store};
+use mdc_store::{BenchRunInfo, NewBenchRun, Store};
 use mdc_table::columns::{self, Values, Want};
 use serde::Serialize;
 
@@ -251,12 +251,7 @@ async fn open_store(g: &Global) -> anyhow::Result<Option<(Store, mdc_store::Acto
         );
         return Ok(None);
     }
-    let store = Store::open(&g.root).await?;
-    let credential = match &g.token {
-        Some(t) => Credential::Token(t.clone()),
-        None => Credential::Local(crate::os_user::current()),
-    };
-    let actor = store.actor(&credential, "cli").await?;
+    let (store, actor) = crate::commands::open_as(g).await?;
     Ok(Some((store, actor)))
 }
 

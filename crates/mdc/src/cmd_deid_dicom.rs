@@ -116,13 +116,8 @@ pub async fn run(g: &Global, a: DeidDicomArgs) -> anyhow::Result<u8> {
     if !a.input.exists() {
         anyhow::bail!("input {} does not exist", a.input.display());
     }
-    let store = Store::open(&g.root).await?;
+    let (store, actor) = crate::commands::open_as(g).await?;
     // Authorised (and a refusal audited) before any input is read.
-    let credential = match &g.token {
-        Some(t) => mdc_store::Credential::Token(t.clone()),
-        None => mdc_store::Credential::Local(crate::os_user::current()),
-    };
-    let actor = store.actor(&credential, "cli").await?;
     let allowed = store.authorize_deid(&actor).await?;
     let pseudonyms = store.pseudonymizer()?;
     let key = mdc_store::keys::load_pseudonym_key(&store.root().pseudonym_key())

@@ -20,7 +20,7 @@ use mdc_deid::text::corpus::{self, CorpusLang};
 use mdc_deid::text::eval::{self, Score};
 use mdc_deid::text::{self, DetectOptions, Detector, Known, Lang, Mode, Span, TransformContext};
 use mdc_deid::Pseudonymizer;
-use mdc_store::{Credential, DeidParam, Store};
+use mdc_store::DeidParam;
 use mdc_types::manifest::{
     Manifest, ManifestFile, ManifestKind, PolicyRef, Rejected, SourceRef, MANIFEST_FILE,
     MANIFEST_FORMAT,
@@ -549,12 +549,7 @@ pub async fn run_text(g: &Global, a: TextArgs) -> anyhow::Result<u8> {
         eprintln!("error: --input and --output go together (without both, stdin is read and stdout written)");
         return Ok(EXIT_USAGE);
     }
-    let store = Store::open(&g.root).await?;
-    let credential = match &g.token {
-        Some(t) => Credential::Token(t.clone()),
-        None => Credential::Local(crate::os_user::current()),
-    };
-    let actor = store.actor(&credential, "cli").await?;
+    let (store, actor) = crate::commands::open_as(g).await?;
     let allowed = store.authorize_deid(&actor).await?;
     let mode = mode(a.mode);
     let pseudonymizer = if mode.needs_key() {

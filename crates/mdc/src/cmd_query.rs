@@ -7,11 +7,10 @@ use std::path::PathBuf;
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand, ValueEnum};
 use mdc_query::{Limits, QueryOutcome};
-use mdc_store::{Credential, Decision, OutputInfo, Store};
+use mdc_store::{Decision, OutputInfo, Store};
 use serde_json::{json, Value};
 
 use crate::cli::Global;
-use crate::os_user;
 
 #[derive(Debug, Args)]
 pub struct QueryArgs {
@@ -161,12 +160,7 @@ impl Remote {
 }
 
 async fn local(g: &Global) -> anyhow::Result<(Store, mdc_store::Actor)> {
-    let store = Store::open(&g.root).await?;
-    let credential = match &g.token {
-        Some(t) => Credential::Token(t.clone()),
-        None => Credential::Local(os_user::current()),
-    };
-    let actor = store.actor(&credential, "cli").await?;
+    let (store, actor) = crate::commands::open_as(g).await?;
     Ok((store, actor))
 }
 

@@ -12,7 +12,7 @@ use mdc_deid::structured::synth::SynthConfig;
 use mdc_deid::structured::text_bridge::TextEngine;
 use mdc_deid::structured::{Policy, Report, TextScrubber};
 use mdc_deid::Pseudonymizer;
-use mdc_store::{Credential, DeidParam, Store};
+use mdc_store::{DeidParam, Store};
 use mdc_table::structured::{
     risk_file, run_omop, run_table_file, write_synth, RiskArgs, RunOptions, RunOutcome,
 };
@@ -193,6 +193,17 @@ pub fn run_sync(kind: Kind, p: &dyn Pseudonymizer, opts: RunInputs) -> anyhow::R
     })
 }
 
+/// Runs one de-identification on the blocking pool with this root's
+/// pseudonymiser (the CLI command and the demo alike).
+async fn run_blocking(store: &Store, kind: Kind, inputs: RunInputs) -> anyhow::Result<RunOutcome> {
+    let p = store.pseudonymizer()?;
+    let (outcome, _p) =
+        tokio::task::spawn_blocking(move || (run_sync(kind, p.as_ref(), inputs), p))
+            .await
+            .map_err(|_| anyhow::anyhow!("the de-identification task failed unexpectedly (an internal error; no output was written)"))?;
+    outcome
+}
+
 /// The owned inputs of a run (moved onto the blocking pool).
 #[derive(Debug)]
 pub struct RunInputs {
@@ -221,22 +232,10 @@ fn quiet_panics() {
 
 /// Opens the store, authorises, runs, audits, prints; returns the exit code.
 pub async fn deid(g: &Global, kind: Kind, inputs: RunInputs) -> anyhow::Result<u8> {
-    let store = Store::open(&g.root).await?;
-    let credential = match &g.token {
-        Some(t) => Credential::Token(t.clone()),
-        None => Credential::Local(crate::os_user::current()),
-    };
-    let actor = store.actor(&credential, "cli").await?;
+    let (store, actor) = crate::commands::open_as(g).await?;
     let allowed = store.authorize_deid(&actor).await?;
-    let p = store.pseudonymizer()?;
     quiet_panics();
-    let (outcome, _p) = tokio::task::spawn_blocking(move || {
-        let r = run_sync(kind, p.as_ref(), inputs);
-        (r, p)
-    })
-    .await
-    .map_err(|_| anyhow::anyhow!("the de-identification task failed unexpectedly (an internal error; no output was written)"))?;
-    let outcome = outcome?;
+    let outcome = run_blocking(&store, kind, inputs).await?;
     let r = &outcome.report;
     let rows_in: u64 = r.tables.iter().map(|t| t.rows_in).sum();
     let rows_out: u64 = r.tables.iter().map(|t| t.rows_out).sum();
@@ -513,7 +512,6 @@ pub async fn demo_step(
     };
     write_synth(&cfg, &raw, false)?;
     let allowed = store.authorize_deid(actor).await?;
-    let p = store.pseudonymizer()?;
     let inputs = RunInputs {
         input: raw,
         output: out.clone(),
@@ -525,11 +523,7 @@ pub async fn demo_step(
         max_suppression: 0.05,
         threshold: 5,
     };
-    let (outcome, _p) =
-        tokio::task::spawn_blocking(move || (run_sync(Kind::Omop, p.as_ref(), inputs), p))
-            .await
-            .map_err(|_| anyhow::anyhow!("the de-identification task failed unexpectedly"))?;
-    let outcome = outcome?;
+    let outcome = run_blocking(store, Kind::Omop, inputs).await?;
     let r: &Report = &outcome.report;
     store
         .record_deid_run(
@@ -603,7 +597,6 @@ async fn demo_k_anonymity(
         "claims-demo.toml",
     )?;
     let allowed = store.authorize_deid(actor).await?;
-    let p = store.pseudonymizer()?;
     let inputs = RunInputs {
         input,
         output: work.join("claims-deid"),
@@ -615,11 +608,7 @@ async fn demo_k_anonymity(
         max_suppression: 0.05,
         threshold: 5,
     };
-    let (outcome, _p) =
-        tokio::task::spawn_blocking(move || (run_sync(Kind::Table, p.as_ref(), inputs), p))
-            .await
-            .map_err(|_| anyhow::anyhow!("the de-identification task failed unexpectedly"))?;
-    let r = outcome?.report;
+    let r = run_blocking(store, Kind::Table, inputs).await?.report;
     store
         .record_deid_run(
             actor,

@@ -154,15 +154,23 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         _ => {}
     }
 
+    let (store, actor) = crate::commands::open_as(&g).await?;
+    let code = dispatch(&store, &actor, cli.command, json).await;
+    store.close().await;
+    code
+}
+
+/// Opens the data root and resolves who is acting: the `--token` holder, else
+/// the local operator (the OS user). Every command that touches the catalog
+/// starts here.
+pub(crate) async fn open_as(g: &crate::cli::Global) -> anyhow::Result<(Store, mdc_store::Actor)> {
     let store = Store::open(&g.root).await?;
     let credential = match &g.token {
         Some(t) => Credential::Token(t.clone()),
         None => Credential::Local(os_user::current()),
     };
     let actor = store.actor(&credential, "cli").await?;
-    let code = dispatch(&store, &actor, cli.command, json).await;
-    store.close().await;
-    code
+    Ok((store, actor))
 }
 
 async fn dispatch(
