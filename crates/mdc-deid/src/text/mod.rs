@@ -446,6 +446,13 @@ fn check(
             if lb.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || is_hangul(c)) {
                 return None;
             }
+            // It must also end a word: `DEAL4…` holds no `DEA` label. A value
+            // glued to a Latin label counts only if it starts with a digit.
+            if prev_char(text, s).is_some_and(|c| c.is_ascii_alphabetic())
+                && next_char(text, s).is_some_and(|c| c.is_ascii_alphabetic())
+            {
+                return None;
+            }
             let e = trim_end_by(text, s, e, |c| c == '-' || c == ' ');
             let id = &text[s..e];
             if is_alnum(next_char(text, e)) || !id.chars().any(|c| c.is_ascii_digit()) {

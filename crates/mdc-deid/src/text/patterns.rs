@@ -198,7 +198,7 @@ pub(crate) fn table() -> Vec<(Rule, String)> {
         (Rule::KoNameHonorific, format!("({surname}{given}{{1,3}})[ ]?{honorific}")),
         (Rule::EnNameTitle, format!("(?:Dr|Mr|Mrs|Ms|Miss|Prof|Mx)\\.?[ ]((?:{cap}[ ])?(?:[A-Z]\\.[ ])?{cap})")),
         (Rule::EnNameLabel, format!("(?:Patient|Pt|Name|Patient [Nn]ame|Attending|Attending [Pp]hysician|Physician|Resident|Nurse|Surgeon|PCP|Provider|Referring [Pp]hysician|Referred by|Seen by|Signed by|Dictated by|Transcribed by|Emergency [Cc]ontact|Contact|Guardian|Next of [Kk]in|Spouse|Mother|Father|Wife|Husband|Son|Daughter|Caregiver|cc|CC)[ ]?:[ ]?({cap}(?:,?[ ]{cap})?(?:[ ][A-Z]\\.)?(?:[ ]{cap})?)")),
-        (Rule::EnNameCredential, format!("({cap}[ ](?:[A-Z]\\.[ ])?{cap}),?[ ](?:MD|M\\.D\\.|DO|RN|NP|PA-C|PhD|MBBS)")),
+        (Rule::EnNameCredential, format!("({cap}[ ](?:[A-Z]\\.[ ])?{cap}),?[ ](?:(?:MD|DO|RN|NP|PA-C|PhD|MBBS)(?-u:\\b)|M\\.D\\.)")),
         (Rule::EnNameLastFirst, format!("{cap},[ ]{first}(?:[ ][A-Z]\\.)?")),
         (Rule::EnNameFirstLast, format!("{first}[ ](?:[A-Z]\\.[ ])?{cap}")),
         (Rule::EnNameInitial, format!("{cap}[ ][A-Z]\\.[ ]{cap}")),

@@ -88,6 +88,26 @@ fn english_names_in_their_usual_forms() {
     );
     check("Mrs. Kowalski presents", "Kowalski", PhiType::Name);
     check("Dr. Smith에게 협진 의뢰", "Smith", PhiType::Name);
+    check("Karen Osei, DO reviewed", "Karen Osei", PhiType::Name);
+}
+
+#[test]
+fn labels_and_credentials_must_be_whole_words() {
+    // A pseudonym after a label once read as "Record Number, DO…".
+    for text in [
+        "Medical Record Number DONVNHM4IMJQC7B2",
+        "Medical Record Number MDX7Q",
+        "Blood Pressure RNA panel",
+        "Medical Record Number DEAL4RIKGAOUJDFB",
+        "x MRNAB12345 y",
+    ] {
+        let s = det().detect(text, &DetectOptions::default());
+        assert!(
+            s.is_empty(),
+            "{text}: {:?}",
+            s.iter().map(|s| &text[s.bytes.clone()]).collect::<Vec<_>>()
+        );
+    }
 }
 
 #[test]
@@ -549,4 +569,26 @@ fn a_legal_dong_in_parentheses_belongs_to_the_address_but_a_remark_does_not() {
         "서울 강남구 테헤란로 123",
         PhiType::Address,
     );
+}
+
+#[test]
+fn a_surrogate_never_reuses_a_word_of_the_notes_own_names() {
+    // Once "Thaddeus W. Okafor" drew "Taylor K. Lowell" beside "Mr. Taylor".
+    let p = keyed();
+    for n in generate(9942362436935466622, 40, CorpusLang::Mixed) {
+        let s = det().detect(&n.text, &DetectOptions::default());
+        let ctx = TransformContext {
+            pseudonymizer: Some(&p),
+            patient: None,
+            note_key: Some(&n.id),
+        };
+        let out = transform(&n.text, &s, Mode::Surrogate, &ctx).unwrap();
+        for g in n.gold.iter().filter(|g| g.ty == PhiType::Name) {
+            let v: String = n.text.chars().skip(g.start).take(g.end - g.start).collect();
+            for w in v.split([' ', ',', '.']).filter(|w| w.chars().count() >= 4) {
+                let whole_word = out.split(|c: char| !c.is_alphanumeric()).any(|o| o == w);
+                assert!(!whole_word, "{w} survives in {out}");
+            }
+        }
+    }
 }

@@ -163,6 +163,9 @@ struct Ctx<'a> {
     note_key: Option<&'a str>,
     mode: Mode,
     offset: Offset,
+    /// Words of the note's own names: a surrogate never reuses one
+    /// ("Taylor" the patient must not reappear as a surrogate's first name).
+    avoid: Vec<&'a str>,
 }
 
 /// The note's date offset, computed once when the first date is met.
@@ -242,7 +245,17 @@ impl Ctx<'_> {
         }
         let mut g = self.gen(ty, value)?;
         Ok(match ty {
-            PhiType::Name => fake_name(&mut g, value),
+            PhiType::Name => {
+                let mut name = fake_name(&mut g, value);
+                // A few redraws; the lists are far longer than a note's names.
+                for _ in 0..16 {
+                    if !shares_a_word(&name, &self.avoid) {
+                        break;
+                    }
+                    name = fake_name(&mut g, value);
+                }
+                name
+            }
             PhiType::Phone => {
                 let digits: String = value.chars().filter(char::is_ascii_digit).collect();
                 if value.starts_with("+82") || digits.starts_with("01") {
@@ -317,6 +330,19 @@ fn tag(ty: PhiType) -> String {
     format!("[{}]", ty.as_str())
 }
 
+fn name_words(s: &str) -> impl Iterator<Item = &str> {
+    s.split(|c: char| !c.is_alphanumeric() && c != '\'' && c != '-')
+        .filter(|w| w.chars().count() >= 2)
+}
+
+fn shares_a_word(name: &str, avoid: &[&str]) -> bool {
+    if name.chars().any(is_hangul) {
+        // Korean names are written without spaces: compare the whole name.
+        return avoid.iter().any(|a| *a == name);
+    }
+    name_words(name).any(|w| avoid.iter().any(|a| a.eq_ignore_ascii_case(w)))
+}
+
 fn fake_name(g: &mut Gen, value: &str) -> String {
     if value.chars().any(is_hangul) {
         let n = value.chars().filter(|c| is_hangul(*c)).count().clamp(2, 4);
@@ -360,7 +386,15 @@ pub fn transform(
         note_key: ctx.note_key,
         mode,
         offset: Offset::NotYet,
+        avoid: Vec::new(),
     };
+    if mode == Mode::Surrogate {
+        for s in spans.iter().filter(|s| s.ty == PhiType::Name) {
+            if let Some(v) = text.get(s.bytes.clone()) {
+                c.avoid.extend(name_words(v));
+            }
+        }
+    }
     let mut out = String::with_capacity(text.len() + spans.len() * 8);
     let mut at = 0;
     for s in spans {
