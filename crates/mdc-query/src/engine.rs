@@ -433,6 +433,28 @@ pub async fn run(
     result
 }
 
+/// When the patient sets behind person counts are built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sets {
+    /// Not now: nothing released can conflict yet; built at submission.
+    Defer,
+    /// Now, masking cells that conflict with released ones.
+    Mask,
+    /// Now, for a submission: the result must come out as it was held.
+    ForSubmit,
+}
+
+/// A checked result, before it is held.
+struct Computed {
+    shape_name: &'static str,
+    names: Vec<String>,
+    types: Vec<String>,
+    checked: Checked,
+    checks: Json,
+    cells: Vec<CellPatients>,
+    csv: Vec<u8>,
+}
+
 /// Runs `sql` in an open session (pgwire keeps one per connection).
 pub async fn run_in(
     store: &Store,
@@ -442,10 +464,102 @@ pub async fn run_in(
     limits: &Limits,
     started: Instant,
 ) -> Result<QueryOutcome, QueryError> {
+    // Patient sets cost more than the query on person counts; they are built
+    // now only when a released cell could conflict, else at submission.
+    let sets = if session.policy.differencing && store.has_released_cells(&session.project).await? {
+        Sets::Mask
+    } else {
+        Sets::Defer
+    };
+    let Computed {
+        shape_name,
+        names,
+        types,
+        checked,
+        checks,
+        cells,
+        csv,
+    } = compute(store, actor, session, sql, limits, sets).await?;
+    let policy = &session.policy;
+    let masked: Vec<(usize, usize)> = checked
+        .rows
+        .iter()
+        .enumerate()
+        .flat_map(|(r, row)| {
+            row.iter()
+                .enumerate()
+                .filter(|(_, v)| v.is_none())
+                .map(move |(c, _)| (r, c))
+        })
+        .collect();
+    let title: String = sql
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .chars()
+        .take(120)
+        .collect();
+    let output = store
+        .output_create(
+            actor,
+            NewOutput {
+                project: session.project.clone(),
+                kind: "query".into(),
+                title,
+                media_type: "text/csv".into(),
+                content: csv,
+                rows: checked.rows.len() as i64,
+                policy: PolicyRecord {
+                    name: policy.name.clone(),
+                    version: RULES_VERSION,
+                    sha256: policy.sha256(),
+                    rules: serde_json::to_value(policy).unwrap_or(Json::Null),
+                },
+                checks: checks.clone(),
+                needs_review: checked.needs_review,
+                masked_cells: masked.len() as i64,
+                source_text: Some(sql.chars().take(guard::MAX_SQL_BYTES).collect()),
+                cells,
+            },
+        )
+        .await?;
+    let kinds: Vec<Option<ColumnKind>> = match shape_name {
+        "aggregate" => checked.columns.iter().map(|c| Some(c.kind)).collect(),
+        _ => vec![None; names.len()],
+    };
+    Ok(QueryOutcome {
+        output,
+        shape: shape_name.into(),
+        columns: names
+            .iter()
+            .zip(types)
+            .zip(kinds)
+            .map(|((n, t), k)| ShownColumn {
+                name: n.clone(),
+                kind: k,
+                data_type: t,
+            })
+            .collect(),
+        rows: checked.rows,
+        masked,
+        checks,
+        elapsed_ms: started.elapsed().as_millis() as u64,
+    })
+}
+
+async fn compute(
+    store: &Store,
+    actor: &Actor,
+    session: &Session,
+    sql: &str,
+    limits: &Limits,
+    sets: Sets,
+) -> Result<Computed, QueryError> {
     let policy = &session.policy;
     let (plan, touched) = session.plan(sql).await?;
     let want_tops = policy.dominance.is_some() || policy.p_percent.is_some();
-    let shape = plan::analyse(&plan, &session.patients, want_tops, policy.differencing)?;
+    let want_sets = policy.differencing && sets != Sets::Defer;
+    let shape = plan::analyse(&plan, &session.patients, want_tops, want_sets)?;
     let level = match &shape {
         Shape::Aggregate(_) => GrantLevel::Aggregate,
         Shape::Record { .. } => GrantLevel::Record,
@@ -554,8 +668,15 @@ pub async fn run_in(
                 stats,
                 grouping_sets: a.grouping_sets,
             };
-            let (pre, diff_flags, cells) =
-                differencing_check(store, session, policy, &table, &person_sets).await?;
+            let (pre, diff_flags, cells) = differencing_check(
+                store,
+                session,
+                policy,
+                &table,
+                &person_sets,
+                sets == Sets::Mask,
+            )
+            .await?;
             let mut checked = disclosure::check_aggregate(policy, &table, &pre);
             if a.having {
                 checked.needs_review = true;
@@ -570,6 +691,17 @@ pub async fn run_in(
                     "row counts (not COUNT(DISTINCT patient)) are not covered by differencing control".into(),
                 );
             }
+            let has_person_counts = table
+                .columns
+                .iter()
+                .any(|c| c.kind == ColumnKind::PersonCount);
+            let person_sets_state = if !cells.is_empty() {
+                "stored"
+            } else if policy.differencing && has_person_counts {
+                "deferred"
+            } else {
+                "none"
+            };
             let checks = json!({
                 "shape": "aggregate",
                 "policy": policy.name,
@@ -578,6 +710,7 @@ pub async fn run_in(
                 "masks": checked.masks,
                 "flags": checked.flags,
                 "differencing": diff_flags,
+                "person_sets": person_sets_state,
                 "rounded_cells": checked.rounded_cells,
                 "needs_review": checked.needs_review,
                 "review_reasons": checked.review_reasons,
@@ -621,70 +754,75 @@ pub async fn run_in(
         }
     };
     let csv = render_csv(&names, &checked)?;
-    let masked: Vec<(usize, usize)> = checked
-        .rows
-        .iter()
-        .enumerate()
-        .flat_map(|(r, row)| {
-            row.iter()
-                .enumerate()
-                .filter(|(_, v)| v.is_none())
-                .map(move |(c, _)| (r, c))
-        })
-        .collect();
-    let title: String = sql
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-        .chars()
-        .take(120)
-        .collect();
-    let output = store
-        .output_create(
-            actor,
-            NewOutput {
-                project: session.project.clone(),
-                kind: "query".into(),
-                title,
-                media_type: "text/csv".into(),
-                content: csv,
-                rows: checked.rows.len() as i64,
-                policy: PolicyRecord {
-                    name: policy.name.clone(),
-                    version: RULES_VERSION,
-                    sha256: policy.sha256(),
-                    rules: serde_json::to_value(policy).unwrap_or(Json::Null),
-                },
-                checks: checks.clone(),
-                needs_review: checked.needs_review,
-                masked_cells: masked.len() as i64,
-                source_text: Some(sql.chars().take(guard::MAX_SQL_BYTES).collect()),
-                cells,
-            },
-        )
-        .await?;
-    let kinds: Vec<Option<ColumnKind>> = match shape_name {
-        "aggregate" => checked.columns.iter().map(|c| Some(c.kind)).collect(),
-        _ => vec![None; names.len()],
-    };
-    Ok(QueryOutcome {
-        output,
-        shape: shape_name.into(),
-        columns: names
-            .iter()
-            .zip(types)
-            .zip(kinds)
-            .map(|((n, t), k)| ShownColumn {
-                name: n.clone(),
-                kind: k,
-                data_type: t,
-            })
-            .collect(),
-        rows: checked.rows,
-        masked,
+    Ok(Computed {
+        shape_name,
+        names,
+        types,
+        checked,
         checks,
-        elapsed_ms: started.elapsed().as_millis() as u64,
+        cells,
+        csv,
     })
+}
+
+/// Submits a held query result for review (the author only). When its
+/// person sets were deferred, the query runs again now to build them: the
+/// result must come out exactly as it was held (else the data changed: consent
+/// withdrawn, grants changed, and the researcher runs it again), and no cell
+/// may differ from a released one by fewer patients than the threshold.
+pub async fn submit(
+    store: &Store,
+    actor: &Actor,
+    id: i64,
+    context: &str,
+    limits: &Limits,
+) -> Result<OutputInfo, QueryError> {
+    let (info, held) = store.output_for_submit(actor, id).await?;
+    let deferred = info.kind == "query"
+        && info.status == "pending"
+        && info.checks.get("person_sets").and_then(Json::as_str) == Some("deferred");
+    let Some(sql) = info.source_text.as_deref().filter(|_| deferred) else {
+        return Ok(store.output_submit(actor, id, context).await?);
+    };
+    let conflict = |m: String| QueryError::Store(mdc_store::StoreError::Conflict(m));
+    let session = Session::open(store, actor, &info.project, limits).await?;
+    let again = compute(store, actor, &session, sql, limits, Sets::ForSubmit).await?;
+    if sorted_lines(&again.csv) != sorted_lines(&held) {
+        return Err(conflict(format!(
+            "output {id}: the data behind it changed since it was computed (consent withdrawn or grants changed); run the query again and submit the new output"
+        )));
+    }
+    let released: Vec<(i64, String, roaring::RoaringTreemap)> = store
+        .released_cells(&info.project)
+        .await?
+        .into_iter()
+        .filter_map(|(o, c)| differencing::decode(&c.bitmap).map(|b| (o, c.cell, b)))
+        .collect();
+    let threshold = session.policy.min_count;
+    for c in &again.cells {
+        let Some(set) = differencing::decode(&c.bitmap) else {
+            continue;
+        };
+        if let Some((earlier, _, d)) = differencing::closest_conflict(&set, &released, threshold) {
+            let col = c.cell.split('|').next().unwrap_or_default();
+            return Err(conflict(format!(
+                "differencing: column {col} of output {id} differs from released output {earlier} by {d} patient(s), fewer than {threshold}; run the query again and the cell will be masked"
+            )));
+        }
+    }
+    Ok(store
+        .output_submit_with_cells(actor, id, context, &again.cells)
+        .await?)
+}
+
+/// CSV lines in order, header first: rows may come back in another order
+/// when the SQL does not sort them.
+fn sorted_lines(csv: &[u8]) -> Vec<&[u8]> {
+    let mut lines: Vec<&[u8]> = csv.split(|b| *b == b'\n').collect();
+    if lines.len() > 1 {
+        lines[1..].sort_unstable();
+    }
+    lines
 }
 
 async fn execute(
@@ -744,6 +882,7 @@ async fn differencing_check(
     policy: &Policy,
     table: &AggTable,
     sets: &[BTreeMap<usize, roaring::RoaringTreemap>],
+    mask: bool,
 ) -> Result<(Vec<(usize, usize, Reason)>, Vec<Json>, Vec<CellPatients>), QueryError> {
     let mut pre = Vec::new();
     let mut findings = Vec::new();
@@ -751,12 +890,16 @@ async fn differencing_check(
     if sets.iter().all(BTreeMap::is_empty) {
         return Ok((pre, findings, cells));
     }
-    let released: Vec<(i64, String, roaring::RoaringTreemap)> = store
-        .released_cells(&session.project)
-        .await?
-        .into_iter()
-        .filter_map(|(id, c)| differencing::decode(&c.bitmap).map(|b| (id, c.cell, b)))
-        .collect();
+    let released: Vec<(i64, String, roaring::RoaringTreemap)> = if mask {
+        store
+            .released_cells(&session.project)
+            .await?
+            .into_iter()
+            .filter_map(|(id, c)| differencing::decode(&c.bitmap).map(|b| (id, c.cell, b)))
+            .collect()
+    } else {
+        Vec::new()
+    };
     let dims: Vec<usize> = table
         .columns
         .iter()

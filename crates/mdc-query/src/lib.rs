@@ -10,7 +10,8 @@
 //! `mdc-store`, from which only a reviewer who is not the author releases them.
 
 pub mod catalog;
-pub mod differencing;
+pub use mdc_store::differencing;
+
 pub mod disclosure;
 pub mod engine;
 pub mod guard;
@@ -23,7 +24,8 @@ use mdc_types::ErrorCode;
 
 pub use datafusion::arrow::datatypes::DataType;
 pub use engine::{
-    describe, project_policy, run, run_in, Limits, QueryOutcome, Session, ShownColumn, VisibleTable,
+    describe, project_policy, run, run_in, submit, Limits, QueryOutcome, Session, ShownColumn,
+    VisibleTable,
 };
 pub use policy::{Policy, ZeroRule, RULES_VERSION};
 

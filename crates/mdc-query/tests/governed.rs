@@ -137,6 +137,16 @@ async fn world() -> World {
     }
 }
 
+/// Submission through the query layer, as the CLI and HTTP API do it.
+async fn submit(
+    w: &World,
+    who: &Actor,
+    id: i64,
+    context: &str,
+) -> Result<mdc_store::OutputInfo, QueryError> {
+    mdc_query::submit(&w.store, who, id, context, &Limits::default()).await
+}
+
 async fn q(
     w: &World,
     who: &Actor,
@@ -411,10 +421,9 @@ async fn release_needs_a_reviewer_who_is_not_the_author_and_two_when_required() 
     .unwrap();
     let id = out.output.id;
     // Only the author submits; context is required.
-    assert!(w.store.output_submit(&w.kim, id, "by sex").await.is_err());
-    assert!(w.store.output_submit(&w.park, id, "  ").await.is_err());
-    w.store
-        .output_submit(&w.park, id, "Patients by sex, all counts > 100")
+    assert!(submit(&w, &w.kim, id, "by sex").await.is_err());
+    assert!(submit(&w, &w.park, id, "  ").await.is_err());
+    submit(&w, &w.park, id, "Patients by sex, all counts > 100")
         .await
         .unwrap();
     // park is a reviewer too, but never of their own output.
@@ -503,7 +512,7 @@ async fn changes_requested_then_resubmitted_and_rejected_outputs_never_leave() {
     .await
     .unwrap();
     let id = out.output.id;
-    w.store.output_submit(&w.kim, id, "by sex").await.unwrap();
+    submit(&w, &w.kim, id, "by sex").await.unwrap();
     assert!(
         w.store
             .output_review(&w.rev1, id, Decision::Changes, None)
@@ -523,9 +532,7 @@ async fn changes_requested_then_resubmitted_and_rejected_outputs_never_leave() {
         .unwrap();
     assert_eq!(o.status, "changes_requested");
     assert!(w.store.output_release(&w.rev2, id).await.is_err());
-    let o = w
-        .store
-        .output_submit(&w.kim, id, "by sex; denominator is all persons")
+    let o = submit(&w, &w.kim, id, "by sex; denominator is all persons")
         .await
         .unwrap();
     assert_eq!((o.status.as_str(), o.round), ("submitted", 2));
@@ -551,8 +558,8 @@ async fn differencing_count_all_versus_all_but_one_is_refused() {
     .await
     .unwrap();
     assert_eq!(int(&all.rows[0][0]), Some(300));
-    w.store
-        .output_submit(&w.kim, all.output.id, "all patients")
+    assert_eq!(all.checks["person_sets"], "deferred");
+    submit(&w, &w.kim, all.output.id, "all patients")
         .await
         .unwrap();
     w.store
@@ -588,6 +595,137 @@ async fn differencing_count_all_versus_all_but_one_is_refused() {
     .await
     .unwrap();
     assert_eq!(int(&half.rows[0][0]), Some(150));
+    // Once something is released, sets are built at query time.
+    assert_eq!(half.checks["person_sets"], "stored");
+}
+
+/// Counts all, and all but one patient, both computed before either leaves.
+async fn two_close_outputs(w: &World) -> (i64, i64) {
+    let all = q(
+        w,
+        &w.kim,
+        "study",
+        "SELECT COUNT(DISTINCT person_id) AS n FROM cohort.person",
+    )
+    .await
+    .unwrap();
+    let but_one = q(
+        w,
+        &w.kim,
+        "study",
+        &format!(
+            "SELECT COUNT(DISTINCT person_id) AS n FROM cohort.person WHERE person_id <> {}",
+            w.ids[0]
+        ),
+    )
+    .await
+    .unwrap();
+    // Nothing released yet: neither is masked at query time.
+    assert_eq!(int(&but_one.rows[0][0]), Some(299));
+    (all.output.id, but_one.output.id)
+}
+
+async fn approve_and_release(w: &World, id: i64) -> Result<mdc_store::OutputInfo, StoreError> {
+    w.store
+        .output_review(&w.rev1, id, Decision::Approve, None)
+        .await
+        .unwrap();
+    w.store.output_release(&w.rev1, id).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn differencing_is_checked_again_at_release() {
+    let w = world().await;
+    let (all, but_one) = two_close_outputs(&w).await;
+    // Both submitted while nothing was released: each passes on its own.
+    submit(&w, &w.kim, all, "all patients").await.unwrap();
+    submit(&w, &w.kim, but_one, "all but one").await.unwrap();
+    approve_and_release(&w, all).await.unwrap();
+    // Releasing the second would let anyone subtract the two.
+    let e = approve_and_release(&w, but_one).await.unwrap_err();
+    assert!(matches!(e, StoreError::Conflict(_)), "{e}");
+    assert!(e.to_string().contains("differencing"), "{e}");
+    assert!(
+        e.to_string().contains(&format!("released output {all}")),
+        "{e}"
+    );
+    let (o, _) = w.store.output_show(&w.kim, but_one).await.unwrap();
+    assert_eq!(o.status, "submitted");
+    assert!(o.released_path.is_none());
+    // Nothing of it reached the released folder, and the refusal is audited.
+    let released = std::fs::read_dir(w.store.root().outputs_dir().join("released"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .contains(&format!("release-{but_one}"))
+        })
+        .count();
+    assert_eq!(released, 0);
+    let denied = audit_actions(&w).await;
+    assert!(
+        denied.contains(&("output.release".into(), "denied".into())),
+        "{denied:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn submission_builds_the_sets_and_refuses_what_a_release_made_unsafe() {
+    let w = world().await;
+    let (all, but_one) = two_close_outputs(&w).await;
+    submit(&w, &w.kim, all, "all patients").await.unwrap();
+    approve_and_release(&w, all).await.unwrap();
+    // Computed before that release, submitted after it: refused at submission.
+    let e = submit(&w, &w.kim, but_one, "all but one")
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("differencing"), "{e}");
+    let (o, _) = w.store.output_show(&w.kim, but_one).await.unwrap();
+    assert_eq!(o.status, "pending");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn submission_refuses_a_result_whose_data_changed() {
+    let w = world().await;
+    let out = q(
+        &w,
+        &w.kim,
+        "study",
+        "SELECT sex, COUNT(DISTINCT person_id) AS n FROM cohort.person GROUP BY sex",
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.checks["person_sets"], "deferred");
+    // A patient withdraws consent after the query ran.
+    w.store
+        .consent_withdraw(
+            &w.steward,
+            &SourceId::new(mdc_query::synth::mrn(0)),
+            "*",
+            None,
+        )
+        .await
+        .unwrap();
+    let e = submit(&w, &w.kim, out.output.id, "by sex")
+        .await
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("changed since it was computed"),
+        "{e}"
+    );
+    // Run again: the new output submits.
+    let again = q(
+        &w,
+        &w.kim,
+        "study",
+        "SELECT sex, COUNT(DISTINCT person_id) AS n FROM cohort.person GROUP BY sex",
+    )
+    .await
+    .unwrap();
+    let total: i64 = again.rows.iter().filter_map(|r| int(&r[1])).sum();
+    assert_eq!(total, 299);
+    submit(&w, &w.kim, again.output.id, "by sex").await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

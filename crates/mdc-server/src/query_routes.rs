@@ -114,7 +114,7 @@ pub async fn output_submit(
     b: Result<Json<SubmitBody>, JsonRejection>,
 ) -> ApiResult {
     let b = body(b)?;
-    ok(&s.output_submit(&a, id, &b.context).await?)
+    ok(&mdc_query::submit(&s, &a, id, &b.context, &Limits::default()).await?)
 }
 
 #[derive(Deserialize)]

@@ -16,6 +16,7 @@ pub mod config;
 mod consent;
 pub mod db;
 mod deid_runs;
+pub mod differencing;
 mod error;
 mod exclusion;
 pub mod keys;

@@ -172,6 +172,51 @@ const OUTPUT_COLUMNS: &str = "id, project, author, kind, title, status, round, m
      policy_name, policy_version, policy_sha256, needs_review, masked_cells, source_text, context, created_at, \
      submitted_at, decided_at, decided_by, decision_reason, released_path, released_sha256, checks_json";
 
+async fn insert_cells(tx: &mut crate::db::Tx, id: i64, cells: &[CellPatients]) -> Result<()> {
+    for c in cells {
+        sqlx::query(
+            "INSERT INTO output_cells (output_id, cell, patients, bitmap) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(id)
+        .bind(&c.cell)
+        .bind(c.patients)
+        .bind(&c.bitmap)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Person-count cells: of one output, or of a project's released outputs.
+async fn cells_where(
+    tx: &mut crate::db::Tx,
+    sql_where: &str,
+    bind: Value,
+) -> Result<Vec<(i64, String, roaring::RoaringTreemap)>> {
+    let sql = format!(
+        "SELECT c.output_id, c.cell, c.bitmap FROM output_cells c JOIN outputs o ON o.id = c.output_id \
+         WHERE {sql_where} ORDER BY c.output_id, c.cell"
+    );
+    let q = sqlx::query(&sql);
+    let q = match bind {
+        Value::Number(n) => q.bind(n.as_i64().unwrap_or_default()),
+        other => q.bind(other.as_str().unwrap_or_default().to_owned()),
+    };
+    let rows = q.fetch_all(&mut **tx).await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let bitmap: String = r.try_get(2)?;
+        let set = crate::differencing::decode(&bitmap).ok_or_else(|| {
+            StoreError::Integrity(format!(
+                "output {}: a stored person set cannot be read",
+                r.try_get::<i64, _>(0).unwrap_or_default()
+            ))
+        })?;
+        out.push((r.try_get(0)?, r.try_get(1)?, set));
+    }
+    Ok(out)
+}
+
 fn params(pairs: &[(&str, Value)]) -> Map<String, Value> {
     pairs
         .iter()
@@ -270,17 +315,7 @@ impl Store {
         .bind(now_text())
         .execute(&mut *tx)
         .await?;
-        for c in &new.cells {
-            sqlx::query(
-                "INSERT INTO output_cells (output_id, cell, patients, bitmap) VALUES ($1, $2, $3, $4)",
-            )
-            .bind(id)
-            .bind(&c.cell)
-            .bind(c.patients)
-            .bind(&c.bitmap)
-            .execute(&mut *tx)
-            .await?;
-        }
+        insert_cells(&mut tx, id, &new.cells).await?;
         self.audit_in(
             &mut tx,
             actor,
@@ -362,6 +397,31 @@ impl Store {
 
     /// The author submits a pending output for release review, saying what it is.
     pub async fn output_submit(&self, actor: &Actor, id: i64, context: &str) -> Result<OutputInfo> {
+        self.output_submit_with_cells(actor, id, context, &[]).await
+    }
+
+    /// The output and its held content, for its author about to submit it:
+    /// the query layer recomputes the person sets behind deferred cells from
+    /// it. Authorised as the submission itself; denials are audited there.
+    pub async fn output_for_submit(&self, actor: &Actor, id: i64) -> Result<(OutputInfo, Vec<u8>)> {
+        let info = self.output_info(id).await?;
+        self.authorize(actor, Action::SubmitOutput, &output_resource(&info))
+            .await?;
+        let file = self.root.path().join(&info.path);
+        let content = std::fs::read(&file).map_err(StoreError::io(&file))?;
+        Ok((info, content))
+    }
+
+    /// Submits, storing the person sets behind the output's person-count
+    /// cells when they were computed only now (issue 6: sets are built at
+    /// submission unless an earlier release needed them at query time).
+    pub async fn output_submit_with_cells(
+        &self,
+        actor: &Actor,
+        id: i64,
+        context: &str,
+        cells: &[CellPatients],
+    ) -> Result<OutputInfo> {
         let context = short_text("context", context, 4000)?;
         let info = self.output_info(id).await?;
         let resource = output_resource(&info);
@@ -389,6 +449,16 @@ impl Store {
             return Err(StoreError::Conflict(format!(
                 "output {id} changed concurrently"
             )));
+        }
+        if !cells.is_empty() {
+            let held: i64 = sqlx::query("SELECT COUNT(*) FROM output_cells WHERE output_id = $1")
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get(0)?;
+            if held == 0 {
+                insert_cells(&mut tx, id, cells).await?;
+            }
         }
         self.audit_in(
             &mut tx,
@@ -519,6 +589,17 @@ impl Store {
             .fetch_one(self.db.pool())
             .await?
             .try_get(0)?;
+        // Under the write lock from here: the differencing check and the
+        // release see the same set of released outputs.
+        let mut tx = self.db.write().await?;
+        if let Some(why) = release_differencing(&mut tx, &info, &policy_json).await? {
+            drop(tx);
+            let mut p = Map::new();
+            p.insert("output".into(), id.into());
+            self.audit_denied(actor, "output.release", &info.project, &why, p)
+                .await?;
+            return Err(StoreError::Conflict(why));
+        }
         let released_dir = self.root.outputs_dir().join("released");
         std::fs::create_dir_all(&released_dir).map_err(StoreError::io(&released_dir))?;
         let name = format!("{sha}.{}", extension(&info.media_type));
@@ -558,7 +639,6 @@ impl Store {
         )
         .map_err(StoreError::io(&record_path))?;
         let rel = format!("outputs/released/{name}");
-        let mut tx = self.db.write().await?;
         let n = sqlx::query(
             "UPDATE outputs SET status = 'released', decided_at = $1, decided_by = $2, released_path = $3, released_sha256 = $4 WHERE id = $5 AND status = 'submitted'",
         )
@@ -637,6 +717,21 @@ impl Store {
         .await?;
         tx.commit().await?;
         self.output_info(id).await
+    }
+
+    /// Whether any released output of the project holds person sets: only then
+    /// can a new query's cells conflict with one, so only then are the sets
+    /// built at query time.
+    pub async fn has_released_cells(&self, project: &str) -> Result<bool> {
+        let n: i64 = sqlx::query(
+            "SELECT COUNT(*) FROM output_cells c JOIN outputs o ON o.id = c.output_id \
+             WHERE o.project = $1 AND o.status = 'released'",
+        )
+        .bind(project)
+        .fetch_one(self.db.pool())
+        .await?
+        .try_get(0)?;
+        Ok(n > 0)
     }
 
     /// The person-count cells of the project's released outputs (differencing
@@ -828,4 +923,51 @@ fn output_resource(info: &OutputInfo) -> Resource {
         id: info.id,
         author: info.author.clone(),
     }
+}
+
+/// Differencing control again at release: an output checked before another
+/// one was released may now differ from it by a handful of patients. Returns
+/// why the release must not go ahead.
+async fn release_differencing(
+    tx: &mut crate::db::Tx,
+    info: &OutputInfo,
+    policy_json: &str,
+) -> Result<Option<String>> {
+    let policy: Value = serde_json::from_str(policy_json).unwrap_or(Value::Null);
+    if policy.get("differencing").and_then(Value::as_bool) == Some(false) {
+        return Ok(None);
+    }
+    let threshold = policy.get("min_count").and_then(Value::as_u64).unwrap_or(0);
+    let mine = cells_where(tx, "c.output_id = $1", info.id.into()).await?;
+    if mine.is_empty() {
+        let deferred = info.checks.get("person_sets").and_then(Value::as_str) == Some("deferred");
+        return Ok(deferred.then(|| {
+            format!(
+                "output {}: the patient sets behind its person counts were never computed; submit it with `mdc output submit`",
+                info.id
+            )
+        }));
+    }
+    let released: Vec<_> = cells_where(
+        tx,
+        "o.project = $1 AND o.status = 'released'",
+        info.project.clone().into(),
+    )
+    .await?
+    .into_iter()
+    .filter(|(o, _, _)| *o != info.id)
+    .collect();
+    for (_, cell, set) in &mine {
+        if let Some((earlier, earlier_cell, d)) =
+            crate::differencing::closest_conflict(set, &released, threshold)
+        {
+            let col = cell.split('|').next().unwrap_or_default();
+            return Ok(Some(format!(
+                "differencing: column {col} of output {} differs from cell {:?} of released output {earlier} by {d} patient(s), fewer than {threshold}; run the query again and the cell will be masked",
+                info.id,
+                earlier_cell.split('|').next().unwrap_or_default()
+            )));
+        }
+    }
+    Ok(None)
 }

@@ -416,7 +416,9 @@ async fn local_output(
             let (o, content) = store.output_show(actor, *id).await?;
             json!({"output": o, "content": String::from_utf8_lossy(&content)})
         }
-        OutputCmd::Submit { id, context } => info(store.output_submit(actor, *id, context).await?)?,
+        OutputCmd::Submit { id, context } => {
+            info(mdc_query::submit(store, actor, *id, context, &Limits::default()).await?)?
+        }
         OutputCmd::Review {
             id,
             decision,
@@ -542,8 +544,7 @@ pub async fn demo_step(
         shown.join("; ")
     );
     let id = out.output.id;
-    store
-        .output_submit(researcher, id, "Patients born before 1950 by region in the pseudonymised sepsis cohort; cells below 5 masked by kr-public.")
+    mdc_query::submit(store, researcher, id, "Patients born before 1950 by region in the pseudonymised sepsis cohort; cells below 5 masked by kr-public.", &Limits::default())
         .await?;
     match store
         .output_review(researcher, id, Decision::Approve, None)
