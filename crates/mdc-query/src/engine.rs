@@ -11,7 +11,7 @@
 //! `sepsis_cohort`. When several versions are granted, the latest is used.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use datafusion::arrow::array::{
@@ -24,6 +24,7 @@ use datafusion::catalog::MemorySchemaProvider;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{Column, TableReference};
 use datafusion::dataframe::DataFrame;
+use datafusion::execution::cache::cache_manager::{CacheManager, CacheManagerConfig};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::logical_expr::{in_list, lit, Expr, LogicalPlan, TableScanBuilder};
 use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
@@ -150,6 +151,23 @@ pub async fn project_policy(store: &Store, project: &str) -> Result<(Policy, boo
     }
 }
 
+/// DataFusion's caches of Parquet footers and file statistics, shared by every
+/// session of the process. A registered dataset version never changes (its
+/// manifest pins each file's SHA-256), and the caches check each file's size
+/// and modification time, so a shared entry is never stale. Each query still
+/// gets its own memory pool.
+fn shared_caches() -> CacheManagerConfig {
+    static CACHES: OnceLock<Option<Arc<CacheManager>>> = OnceLock::new();
+    let config = CacheManagerConfig::default();
+    match CACHES.get_or_init(|| CacheManager::try_new(&CacheManagerConfig::default()).ok()) {
+        Some(cm) => config
+            .with_file_statistics_cache(cm.get_file_statistic_cache())
+            .with_list_files_cache(cm.get_list_files_cache())
+            .with_file_metadata_cache(Some(cm.get_file_metadata_cache())),
+        None => config,
+    }
+}
+
 fn df_err(e: &datafusion::error::DataFusionError) -> String {
     let s = e.to_string();
     s.replace("Error during planning: ", "")
@@ -170,6 +188,7 @@ impl Session {
         let (policy, _) = project_policy(store, project).await?;
         let runtime = RuntimeEnvBuilder::new()
             .with_memory_limit(limits.memory_bytes, 1.0)
+            .with_cache_manager(shared_caches())
             .build_arc()
             .map_err(|e| QueryError::Internal(e.to_string()))?;
         let config = SessionConfig::new()
@@ -559,7 +578,8 @@ async fn compute(
     let (plan, touched) = session.plan(sql).await?;
     let want_tops = policy.dominance.is_some() || policy.p_percent.is_some();
     let want_sets = policy.differencing && sets != Sets::Defer;
-    let shape = plan::analyse(&plan, &session.patients, want_tops, want_sets)?;
+    let cap = policy.min_count;
+    let shape = plan::analyse(&plan, &session.patients, want_tops, want_sets, cap)?;
     let level = match &shape {
         Shape::Aggregate(_) => GrantLevel::Aggregate,
         Shape::Record { .. } => GrantLevel::Record,

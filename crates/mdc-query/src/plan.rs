@@ -23,7 +23,7 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::common::Column;
 use datafusion::functions::math::expr_fn::abs;
 use datafusion::functions_aggregate::array_agg::array_agg_udaf;
-use datafusion::functions_aggregate::expr_fn::{approx_distinct, count, max, nth_value, sum};
+use datafusion::functions_aggregate::expr_fn::{count, max, nth_value, sum};
 use datafusion::logical_expr::{
     cast, lit, Aggregate, Expr, ExprFunctionExt, LogicalPlan, Projection,
 };
@@ -189,6 +189,7 @@ pub fn analyse(
     patients: &HashSet<String>,
     want_tops: bool,
     want_persons: bool,
+    contributor_cap: u64,
 ) -> Result<Shape, QueryError> {
     let mut path: Vec<&LogicalPlan> = Vec::new();
     let mut node = plan;
@@ -250,9 +251,8 @@ pub fn analyse(
             .then(|| Column::new(q.cloned(), f.name()))
     });
     // Contributors matter only for cells that are not counts themselves. With a
-    // patient column they are distinct patients, estimated with HyperLogLog:
-    // for small sets (where thresholds bite) its linear counting is exact or
-    // undercounts on a collision, which only masks more.
+    // patient column they are distinct patients, counted exactly up to the
+    // threshold (`contributors.rs`): the rules only compare them with it.
     let needs_contributors = kinds.iter().any(|k| {
         matches!(
             k,
@@ -261,7 +261,9 @@ pub fn analyse(
     });
     let contributors_at = needs_contributors.then(|| {
         let e = match patient_col {
-            Some(c) => approx_distinct(Expr::Column(c)),
+            Some(c) => {
+                crate::contributors::Contributors::udaf(contributor_cap).call(vec![Expr::Column(c)])
+            }
             None => count(lit(1i64)),
         };
         extra.push(("__mdc_n".into(), e));

@@ -575,7 +575,7 @@ fn a_legal_dong_in_parentheses_belongs_to_the_address_but_a_remark_does_not() {
 fn a_surrogate_never_reuses_a_word_of_the_notes_own_names() {
     // Once "Thaddeus W. Okafor" drew "Taylor K. Lowell" beside "Mr. Taylor".
     let p = keyed();
-    for n in generate(9942362436935466622, 40, CorpusLang::Mixed) {
+    for n in generate(9_942_362_436_935_466_622, 40, CorpusLang::Mixed) {
         let s = det().detect(&n.text, &DetectOptions::default());
         let ctx = TransformContext {
             pseudonymizer: Some(&p),

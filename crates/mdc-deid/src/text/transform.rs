@@ -338,7 +338,7 @@ fn name_words(s: &str) -> impl Iterator<Item = &str> {
 fn shares_a_word(name: &str, avoid: &[&str]) -> bool {
     if name.chars().any(is_hangul) {
         // Korean names are written without spaces: compare the whole name.
-        return avoid.iter().any(|a| *a == name);
+        return avoid.contains(&name);
     }
     name_words(name).any(|w| avoid.iter().any(|a| a.eq_ignore_ascii_case(w)))
 }
