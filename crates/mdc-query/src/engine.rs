@@ -472,6 +472,8 @@ struct Computed {
     checks: Json,
     cells: Vec<CellPatients>,
     csv: Vec<u8>,
+    /// Unmasked person counts, to decide whether sets are needed now.
+    person_counts: Vec<i64>,
 }
 
 /// Runs `sql` in an open session (pgwire keeps one per connection).
@@ -483,13 +485,26 @@ pub async fn run_in(
     limits: &Limits,
     started: Instant,
 ) -> Result<QueryOutcome, QueryError> {
-    // Patient sets cost more than the query on person counts; they are built
-    // now only when a released cell could conflict, else at submission.
-    let sets = if session.policy.differencing && store.has_released_cells(&session.project).await? {
-        Sets::Mask
+    let policy = &session.policy;
+    // Patient sets cost more than the query on person counts. They are built
+    // now only when a cell's size is within the threshold of a released
+    // cell's (only then can the two differ by fewer patients), else at
+    // submission.
+    let released = if policy.differencing {
+        store.released_cell_sizes(&session.project).await?
     } else {
-        Sets::Defer
+        Vec::new()
     };
+    let mut computed = compute(store, actor, session, sql, limits, Sets::Defer, true).await?;
+    let threshold = i64::try_from(policy.min_count).unwrap_or(i64::MAX);
+    let close = computed.person_counts.iter().any(|n| {
+        released
+            .iter()
+            .any(|m| n.saturating_sub(*m).saturating_abs() < threshold)
+    });
+    if close {
+        computed = compute(store, actor, session, sql, limits, Sets::Mask, false).await?;
+    }
     let Computed {
         shape_name,
         names,
@@ -498,8 +513,8 @@ pub async fn run_in(
         checks,
         cells,
         csv,
-    } = compute(store, actor, session, sql, limits, sets).await?;
-    let policy = &session.policy;
+        ..
+    } = computed;
     let masked: Vec<(usize, usize)> = checked
         .rows
         .iter()
@@ -573,6 +588,7 @@ async fn compute(
     sql: &str,
     limits: &Limits,
     sets: Sets,
+    check_access: bool,
 ) -> Result<Computed, QueryError> {
     let policy = &session.policy;
     let (plan, touched) = session.plan(sql).await?;
@@ -584,7 +600,7 @@ async fn compute(
         Shape::Aggregate(_) => GrantLevel::Aggregate,
         Shape::Record { .. } => GrantLevel::Record,
     };
-    for (dataset, version) in &touched {
+    for (dataset, version) in touched.iter().filter(|_| check_access) {
         match store
             .access_check(actor, &session.project, dataset, Some(*version), level)
             .await
@@ -673,6 +689,7 @@ async fn compute(
         }
     }
     let total_rows = raw_rows.len();
+    let mut person_counts = Vec::new();
     let (shape_name, checked, checks, cells) = match &shape {
         Shape::Aggregate(a) => {
             let table = AggTable {
@@ -710,6 +727,15 @@ async fn compute(
                 checked.review_reasons.push(
                     "row counts (not COUNT(DISTINCT patient)) are not covered by differencing control".into(),
                 );
+            }
+            for (ci, c) in table.columns.iter().enumerate() {
+                if c.kind == ColumnKind::PersonCount {
+                    person_counts.extend(table.rows.iter().filter_map(|r| match r.get(ci) {
+                        Some(Value::Int(n)) => Some(*n),
+                        Some(v) => v.as_f64().map(|f| f as i64),
+                        None => None,
+                    }));
+                }
             }
             let has_person_counts = table
                 .columns
@@ -782,6 +808,7 @@ async fn compute(
         checks,
         cells,
         csv,
+        person_counts,
     })
 }
 
@@ -806,7 +833,7 @@ pub async fn submit(
     };
     let conflict = |m: String| QueryError::Store(mdc_store::StoreError::Conflict(m));
     let session = Session::open(store, actor, &info.project, limits).await?;
-    let again = compute(store, actor, &session, sql, limits, Sets::ForSubmit).await?;
+    let again = compute(store, actor, &session, sql, limits, Sets::ForSubmit, true).await?;
     if sorted_lines(&again.csv) != sorted_lines(&held) {
         return Err(conflict(format!(
             "output {id}: the data behind it changed since it was computed (consent withdrawn or grants changed); run the query again and submit the new output"

@@ -719,19 +719,18 @@ impl Store {
         self.output_info(id).await
     }
 
-    /// Whether any released output of the project holds person sets: only then
-    /// can a new query's cells conflict with one, so only then are the sets
-    /// built at query time.
-    pub async fn has_released_cells(&self, project: &str) -> Result<bool> {
-        let n: i64 = sqlx::query(
-            "SELECT COUNT(*) FROM output_cells c JOIN outputs o ON o.id = c.output_id \
+    /// The sizes of the person sets behind the project's released cells. A new
+    /// cell can conflict only with one whose size is within the threshold of
+    /// its own (|A △ B| ≥ ||A| − |B||), so most queries need no sets at all.
+    pub async fn released_cell_sizes(&self, project: &str) -> Result<Vec<i64>> {
+        let rows = sqlx::query(
+            "SELECT c.patients FROM output_cells c JOIN outputs o ON o.id = c.output_id \
              WHERE o.project = $1 AND o.status = 'released'",
         )
         .bind(project)
-        .fetch_one(self.db.pool())
-        .await?
-        .try_get(0)?;
-        Ok(n > 0)
+        .fetch_all(self.db.pool())
+        .await?;
+        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
     }
 
     /// The person-count cells of the project's released outputs (differencing
