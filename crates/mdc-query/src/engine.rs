@@ -168,6 +168,20 @@ fn shared_caches() -> CacheManagerConfig {
     }
 }
 
+/// DataFusion settings of every governed session (the benchmark's raw
+/// baseline uses the same). Parquet filters are evaluated while decoding, so
+/// a selective `WHERE` skips decoding the other columns of rows it drops.
+pub fn session_config(limits: &Limits) -> SessionConfig {
+    let pushdown = std::env::var("MDC_QUERY_PUSHDOWN").map_or(true, |v| v != "0");
+    SessionConfig::new()
+        .with_information_schema(false)
+        .with_target_partitions(limits.target_partitions.max(1))
+        .with_parquet_pruning(true)
+        .set_bool("datafusion.execution.parquet.pushdown_filters", pushdown)
+        .set_bool("datafusion.execution.parquet.reorder_filters", pushdown)
+        .set_str("datafusion.sql_parser.dialect", "PostgreSQL")
+}
+
 fn df_err(e: &datafusion::error::DataFusionError) -> String {
     let s = e.to_string();
     s.replace("Error during planning: ", "")
@@ -191,10 +205,7 @@ impl Session {
             .with_cache_manager(shared_caches())
             .build_arc()
             .map_err(|e| QueryError::Internal(e.to_string()))?;
-        let config = SessionConfig::new()
-            .with_information_schema(false)
-            .with_target_partitions(limits.target_partitions.max(1))
-            .set_str("datafusion.sql_parser.dialect", "PostgreSQL");
+        let config = session_config(limits);
         let ctx = SessionContext::new_with_config_rt(config, runtime);
         let mut latest: BTreeMap<String, i64> = BTreeMap::new();
         for g in &info.grants {
@@ -834,7 +845,7 @@ pub async fn submit(
     let conflict = |m: String| QueryError::Store(mdc_store::StoreError::Conflict(m));
     let session = Session::open(store, actor, &info.project, limits).await?;
     let again = compute(store, actor, &session, sql, limits, Sets::ForSubmit, true).await?;
-    if sorted_lines(&again.csv) != sorted_lines(&held) {
+    if !same_result(&again.csv, &held) {
         return Err(conflict(format!(
             "output {id}: the data behind it changed since it was computed (consent withdrawn or grants changed); run the query again and submit the new output"
         )));
@@ -862,14 +873,57 @@ pub async fn submit(
         .await?)
 }
 
-/// CSV lines in order, header first: rows may come back in another order
-/// when the SQL does not sort them.
-fn sorted_lines(csv: &[u8]) -> Vec<&[u8]> {
-    let mut lines: Vec<&[u8]> = csv.split(|b| *b == b'\n').collect();
-    if lines.len() > 1 {
-        lines[1..].sort_unstable();
+/// Whether two held CSV results are the same table: rows in any order (the
+/// SQL may not sort them), and fractional numbers equal to 1e-9 relative
+/// (a parallel SUM or AVG adds in another order on every run).
+fn same_result(a: &[u8], b: &[u8]) -> bool {
+    fn read(csv_bytes: &[u8]) -> Option<Vec<Vec<String>>> {
+        let mut r = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .from_reader(csv_bytes);
+        r.records()
+            .map(|rec| rec.ok().map(|r| r.iter().map(str::to_owned).collect()))
+            .collect()
     }
-    lines
+    fn fraction(s: &str) -> Option<f64> {
+        if s.contains(['.', 'e', 'E']) {
+            s.parse::<f64>().ok()
+        } else {
+            None
+        }
+    }
+    fn key(row: &[String]) -> Vec<&str> {
+        row.iter()
+            .map(|f| {
+                if fraction(f).is_some() {
+                    ""
+                } else {
+                    f.as_str()
+                }
+            })
+            .collect()
+    }
+    let (Some(mut a), Some(mut b)) = (read(a), read(b)) else {
+        return false;
+    };
+    if a.len() != b.len() || a.first() != b.first() {
+        return false;
+    }
+    let header = 1.min(a.len());
+    a[header..].sort_by(|x, y| key(x).cmp(&key(y)));
+    b[header..].sort_by(|x, y| key(x).cmp(&key(y)));
+    a.iter().zip(&b).all(|(x, y)| {
+        x.len() == y.len()
+            && x.iter().zip(y).all(|(u, v)| {
+                u == v
+                    || match (fraction(u), fraction(v)) {
+                        (Some(p), Some(q)) => {
+                            (p - q).abs() <= 1e-9 * p.abs().max(q.abs()).max(1e-300)
+                        }
+                        _ => false,
+                    }
+            })
+    })
 }
 
 async fn execute(
@@ -1102,4 +1156,27 @@ fn render_csv(names: &[String], checked: &Checked) -> Result<Vec<u8>, QueryError
     }
     w.into_inner()
         .map_err(|e| QueryError::Internal(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_result;
+
+    #[test]
+    fn held_results_compare_in_any_row_order_and_to_rounding() {
+        let a = b"sex,n,mean\nF,150,1.2345678901234567\nM,150,2.5\n";
+        let b = b"sex,n,mean\nM,150,2.5000000000000004\nF,150,1.2345678901234565\n";
+        assert!(same_result(a, b));
+        // A count that changed, a row that went, a mean that moved: different.
+        assert!(!same_result(
+            a,
+            b"sex,n,mean\nF,149,1.2345678901234567\nM,150,2.5\n"
+        ));
+        assert!(!same_result(a, b"sex,n,mean\nF,150,1.2345678901234567\n"));
+        assert!(!same_result(a, b"sex,n,mean\nF,150,1.3\nM,150,2.5\n"));
+        assert!(!same_result(
+            a,
+            b"sex,n,avg\nF,150,1.2345678901234567\nM,150,2.5\n"
+        ));
+    }
 }

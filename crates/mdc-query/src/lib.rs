@@ -25,8 +25,8 @@ use mdc_types::ErrorCode;
 
 pub use datafusion::arrow::datatypes::DataType;
 pub use engine::{
-    describe, project_policy, run, run_in, submit, Limits, QueryOutcome, Session, ShownColumn,
-    VisibleTable,
+    describe, project_policy, run, run_in, session_config, submit, Limits, QueryOutcome, Session,
+    ShownColumn, VisibleTable,
 };
 pub use policy::{Policy, ZeroRule, RULES_VERSION};
 

@@ -212,7 +212,8 @@ fn query_error(e: &QueryError) -> PgWireError {
     user_error(code, msg)
 }
 
-/// Arrow types travel as int8, float8, bool or text.
+/// Arrow types travel as int8, float8, bool or text (the catalog describes
+/// columns with the same types: `mdc_query::catalog::pg_type_for`).
 fn pg_type(dt: &str) -> Type {
     match dt {
         "Int8" | "Int16" | "Int32" | "Int64" | "UInt8" | "UInt16" | "UInt32" | "UInt64" => {
@@ -292,6 +293,7 @@ fn show_value(what: &str) -> String {
         "client_encoding" | "server_encoding" => "UTF8".into(),
         "datestyle" => "ISO, MDY".into(),
         "timezone" => "UTC".into(),
+        "search_path" => "\"$user\", public".into(),
         _ => String::new(),
     }
 }
@@ -527,5 +529,46 @@ impl ExtendedQueryHandler for Backend {
             )
             .await?;
         Ok(DescribePortalResponse::new(f))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mdc_query::catalog::pg_type_for;
+
+    /// What `\d` and `information_schema` say a column is must be what the
+    /// column's values are sent as; dates and times are sent in their text form.
+    #[test]
+    fn catalog_types_are_the_types_sent() {
+        use mdc_query::DataType as D;
+        for dt in [
+            D::Int8,
+            D::Int16,
+            D::Int32,
+            D::Int64,
+            D::UInt32,
+            D::UInt64,
+            D::Float32,
+            D::Float64,
+            D::Decimal128(10, 2),
+            D::Boolean,
+            D::Utf8,
+            D::LargeUtf8,
+            D::Utf8View,
+            D::Date32,
+        ] {
+            let sent = pg_type(&dt.to_string());
+            let described = pg_type_for(&dt);
+            if sent == Type::TEXT {
+                assert!(
+                    matches!(described.name, "text" | "date"),
+                    "{dt}: {}",
+                    described.name
+                );
+            } else {
+                assert_eq!(i64::from(sent.oid()), described.oid, "{dt}");
+            }
+        }
     }
 }

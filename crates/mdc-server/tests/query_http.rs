@@ -90,6 +90,34 @@ async fn spawn_app() -> App {
         )
         .await
         .unwrap();
+    // A second dataset that the project is not granted: nothing about it may
+    // show through the catalog.
+    let other = dir.path().join("registry");
+    mdc_query::synth::write_omop(
+        &other,
+        store.pseudonymizer().unwrap().as_ref(),
+        "keyed",
+        mdc_query::synth::Sizes {
+            persons: 20,
+            conditions_per_person: 1,
+            measurements: 20,
+            rows_per_file: 100,
+        },
+    )
+    .unwrap();
+    store
+        .dataset_register(
+            &steward,
+            &RegisterRequest {
+                name: "registry".into(),
+                path: other,
+                use_codes: Some("HMB".into()),
+                opt_in_only: false,
+                no_manifest_reason: None,
+            },
+        )
+        .await
+        .unwrap();
     let today = chrono::Utc::now().date_naive();
     store
         .project_create(
@@ -367,6 +395,69 @@ async fn psql_sees_granted_tables_and_masked_results() {
     );
     let out = run("\\dt").await.unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("cohort_person"));
+    // psql's describe commands: the granted relations only, PostgreSQL's type
+    // names, stable oids between psql's follow-up queries.
+    let ok = |out: &std::process::Output| {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let list = ok(&run("\\d").await.unwrap());
+    for rel in [
+        "public|cohort_person|table|mdc",
+        "public|cohort_measurement|table|mdc",
+        "public|cohort_condition_occurrence|table|mdc",
+    ] {
+        assert!(list.lines().any(|l| l == rel), "{rel} in:\n{list}");
+    }
+    assert!(!list.contains("registry"), "{list}");
+    let person = ok(&run("\\d cohort.person").await.unwrap());
+    assert_eq!(
+        person.lines().collect::<Vec<_>>(),
+        [
+            "person_id|bigint||not null|",
+            "year_of_birth|bigint||not null|",
+            "sex|text||not null|",
+            "region|text||not null|",
+            "sepsis|bigint||not null|",
+        ],
+        "{person}"
+    );
+    let measurement = ok(&run("\\d+ cohort.measurement").await.unwrap());
+    assert!(
+        measurement
+            .lines()
+            .any(|l| l.starts_with("value_as_number|double precision||not null|")),
+        "{measurement}"
+    );
+    let short = ok(&run("\\d cohort_person").await.unwrap());
+    assert_eq!(short, person, "the short name is the same table");
+    for missing in ["registry.person", "person", "nosuch"] {
+        let cmd: &'static str = Box::leak(format!("\\d {missing}").into_boxed_str());
+        let out = run(cmd).await.unwrap();
+        assert!(out.stdout.is_empty(), "{missing}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr)
+                .contains(&format!("Did not find any relation named \"{missing}\"")),
+            "{missing}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let schemas = ok(&run("\\dn").await.unwrap());
+    assert_eq!(
+        schemas.lines().collect::<Vec<_>>(),
+        ["cohort|mdc", "public|mdc"],
+        "{schemas}"
+    );
+    let tables = ok(&run("\\dt cohort.*").await.unwrap());
+    assert!(
+        tables.lines().any(|l| l == "cohort|person|table|mdc"),
+        "{tables}"
+    );
+    assert!(ok(&run("\\dt+").await.unwrap()).contains("cohort_person|table|mdc|permanent|heap"));
     // Row-level results and writes are refused with a message psql shows.
     let out = run("SELECT * FROM cohort_person").await.unwrap();
     assert!(!out.status.success());

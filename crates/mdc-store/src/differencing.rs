@@ -37,8 +37,11 @@ pub fn closest_conflict<'a>(
     earlier: &'a [(i64, String, RoaringTreemap)],
     threshold: u64,
 ) -> Option<(i64, &'a str, u64)> {
+    let n = new.len();
     earlier
         .iter()
+        // |A △ B| ≥ ||A| − |B||: most pairs are ruled out by size alone.
+        .filter(|(_, _, set)| n.abs_diff(set.len()) < threshold)
         .filter_map(|(id, cell, set)| {
             let d = (new ^ set).len();
             (d > 0 && d < threshold).then_some((*id, cell.as_str(), d))
