@@ -648,7 +648,7 @@ async fn compute(
         .collect();
     let mut raw_rows: Vec<Vec<Value>> = Vec::new();
     let mut stats: Vec<RowStats> = Vec::new();
-    let mut person_sets: Vec<BTreeMap<usize, roaring::RoaringTreemap>> = Vec::new();
+    let mut person_sets: Vec<BTreeMap<usize, differencing::IdSet>> = Vec::new();
     for b in &batches {
         let cols: Vec<Vec<Value>> = (0..visible.min(b.num_columns()))
             .map(|i| column_values(b.column(i)))
@@ -850,13 +850,11 @@ pub async fn submit(
             "output {id}: the data behind it changed since it was computed (consent withdrawn or grants changed); run the query again and submit the new output"
         )));
     }
-    let released: Vec<(i64, String, roaring::RoaringTreemap)> = store
-        .released_cells(&info.project)
-        .await?
-        .into_iter()
-        .filter_map(|(o, c)| differencing::decode(&c.bitmap).map(|b| (o, c.cell, b)))
-        .collect();
     let threshold = session.policy.min_count;
+    let sizes: Vec<i64> = again.cells.iter().map(|c| c.patients).collect();
+    let released = store
+        .released_sets_near(&info.project, &sizes, threshold)
+        .await?;
     for c in &again.cells {
         let Some(set) = differencing::decode(&c.bitmap) else {
             continue;
@@ -982,7 +980,7 @@ async fn differencing_check(
     session: &Session,
     policy: &Policy,
     table: &AggTable,
-    sets: &[BTreeMap<usize, roaring::RoaringTreemap>],
+    sets: &[BTreeMap<usize, differencing::IdSet>],
     mask: bool,
 ) -> Result<(Vec<(usize, usize, Reason)>, Vec<Json>, Vec<CellPatients>), QueryError> {
     let mut pre = Vec::new();
@@ -991,13 +989,14 @@ async fn differencing_check(
     if sets.iter().all(BTreeMap::is_empty) {
         return Ok((pre, findings, cells));
     }
-    let released: Vec<(i64, String, roaring::RoaringTreemap)> = if mask {
+    let released = if mask {
+        let sizes: Vec<i64> = sets
+            .iter()
+            .flat_map(|row| row.values().map(|s| s.len() as i64))
+            .collect();
         store
-            .released_cells(&session.project)
+            .released_sets_near(&session.project, &sizes, policy.min_count)
             .await?
-            .into_iter()
-            .filter_map(|(id, c)| differencing::decode(&c.bitmap).map(|b| (id, c.cell, b)))
-            .collect()
     } else {
         Vec::new()
     };
@@ -1109,32 +1108,35 @@ pub(crate) fn column_values(a: &ArrayRef) -> Result<Vec<Value>, QueryError> {
     Ok(out)
 }
 
-/// The hidden `array_agg(DISTINCT patient)` column as one bitmap per row.
-fn patient_lists(a: &ArrayRef) -> Result<Vec<roaring::RoaringTreemap>, QueryError> {
+/// The hidden `array_agg(DISTINCT patient)` column as one id set per row.
+fn patient_lists(a: &ArrayRef) -> Result<Vec<differencing::IdSet>, QueryError> {
     let list = a
         .as_any()
         .downcast_ref::<ListArray>()
         .ok_or_else(|| QueryError::Internal("patient list column".into()))?;
     let mut out = Vec::with_capacity(list.len());
     for i in 0..list.len() {
-        let mut set = roaring::RoaringTreemap::new();
+        let mut set = Vec::new();
         if !list.is_null(i) {
             let values = list.value(i);
             if values.data_type().is_integer() {
                 let c = cast(&values, &DataType::Int64)
                     .map_err(|e| QueryError::Internal(e.to_string()))?;
-                for v in c.as_primitive::<Int64Type>().iter().flatten() {
-                    set.insert(v as u64);
-                }
+                set.extend(
+                    c.as_primitive::<Int64Type>()
+                        .iter()
+                        .flatten()
+                        .map(|v| v as u64),
+                );
             } else {
                 for v in column_values(&values)? {
                     if let Value::Text(s) = v {
-                        set.insert(differencing::text_id(&s));
+                        set.push(differencing::text_id(&s));
                     }
                 }
             }
         }
-        out.push(set);
+        out.push(differencing::IdSet::from_unsorted(set));
     }
     Ok(out)
 }

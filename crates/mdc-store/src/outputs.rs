@@ -35,7 +35,7 @@ pub struct PolicyRecord {
 }
 
 /// The pseudonymised patients behind one person-count cell (differencing
-/// control): `bitmap` is a base64 serialised roaring bitmap.
+/// control): `bitmap` is the set as `differencing::encode` writes it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CellPatients {
     pub cell: String,
@@ -187,22 +187,45 @@ async fn insert_cells(tx: &mut crate::db::Tx, id: i64, cells: &[CellPatients]) -
     Ok(())
 }
 
-/// Person-count cells: of one output, or of a project's released outputs.
-async fn cells_where(
-    tx: &mut crate::db::Tx,
-    sql_where: &str,
-    bind: Value,
-) -> Result<Vec<(i64, String, roaring::RoaringTreemap)>> {
-    let sql = format!(
-        "SELECT c.output_id, c.cell, c.bitmap FROM output_cells c JOIN outputs o ON o.id = c.output_id \
-         WHERE {sql_where} ORDER BY c.output_id, c.cell"
-    );
-    let q = sqlx::query(&sql);
-    let q = match bind {
-        Value::Number(n) => q.bind(n.as_i64().unwrap_or_default()),
-        other => q.bind(other.as_str().unwrap_or_default().to_owned()),
-    };
-    let rows = q.fetch_all(&mut **tx).await?;
+/// Person-count cells with their sets: of one output (`Of::Output`), or the
+/// released ones of a project whose size lies in one of `ranges`.
+enum Of<'a> {
+    Output(i64),
+    Released {
+        project: &'a str,
+        ranges: &'a [(i64, i64)],
+    },
+}
+
+async fn cells_of(
+    conn: &mut sqlx::AnyConnection,
+    of: Of<'_>,
+) -> Result<Vec<(i64, String, crate::differencing::IdSet)>> {
+    const SELECT: &str = "SELECT c.output_id, c.cell, c.bitmap FROM output_cells c JOIN outputs o ON o.id = c.output_id";
+    let mut rows = Vec::new();
+    match of {
+        Of::Output(id) => {
+            rows = sqlx::query(&format!("{SELECT} WHERE c.output_id = $1 ORDER BY c.cell"))
+                .bind(id)
+                .fetch_all(&mut *conn)
+                .await?;
+        }
+        Of::Released { project, ranges } => {
+            for (lo, hi) in ranges {
+                rows.extend(
+                    sqlx::query(&format!(
+                        "{SELECT} WHERE o.project = $1 AND o.status = 'released' AND c.patients BETWEEN $2 AND $3 \
+                         ORDER BY c.output_id, c.cell"
+                    ))
+                    .bind(project)
+                    .bind(*lo)
+                    .bind(*hi)
+                    .fetch_all(&mut *conn)
+                    .await?,
+                );
+            }
+        }
+    }
     let mut out = Vec::with_capacity(rows.len());
     for r in &rows {
         let bitmap: String = r.try_get(2)?;
@@ -733,28 +756,27 @@ impl Store {
         rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
     }
 
-    /// The person-count cells of the project's released outputs (differencing
-    /// control compares new cells with these).
-    pub async fn released_cells(&self, project: &str) -> Result<Vec<(i64, CellPatients)>> {
-        let rows = sqlx::query(
-            "SELECT c.output_id, c.cell, c.patients, c.bitmap FROM output_cells c JOIN outputs o ON o.id = c.output_id \
-             WHERE o.project = $1 AND o.status = 'released' ORDER BY c.output_id, c.cell",
+    /// The released person sets of `project` that could conflict with a new
+    /// cell of one of `sizes`: those whose size is within `threshold` of it.
+    pub async fn released_sets_near(
+        &self,
+        project: &str,
+        sizes: &[i64],
+        threshold: u64,
+    ) -> Result<Vec<(i64, String, crate::differencing::IdSet)>> {
+        let ranges = crate::differencing::near_ranges(sizes, threshold);
+        if ranges.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.db.pool().acquire().await?;
+        cells_of(
+            &mut conn,
+            Of::Released {
+                project,
+                ranges: &ranges,
+            },
         )
-        .bind(project)
-        .fetch_all(self.db.pool())
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok((
-                    r.try_get(0)?,
-                    CellPatients {
-                        cell: r.try_get(1)?,
-                        patients: r.try_get(2)?,
-                        bitmap: r.try_get(3)?,
-                    },
-                ))
-            })
-            .collect()
+        .await
     }
 
     /// The project's disclosure settings, if a steward set any (the root's
@@ -937,7 +959,7 @@ async fn release_differencing(
         return Ok(None);
     }
     let threshold = policy.get("min_count").and_then(Value::as_u64).unwrap_or(0);
-    let mine = cells_where(tx, "c.output_id = $1", info.id.into()).await?;
+    let mine = cells_of(tx, Of::Output(info.id)).await?;
     if mine.is_empty() {
         let deferred = info.checks.get("person_sets").and_then(Value::as_str) == Some("deferred");
         return Ok(deferred.then(|| {
@@ -947,10 +969,14 @@ async fn release_differencing(
             )
         }));
     }
-    let released: Vec<_> = cells_where(
+    let sizes: Vec<i64> = mine.iter().map(|(_, _, s)| s.len() as i64).collect();
+    let ranges = crate::differencing::near_ranges(&sizes, threshold);
+    let released: Vec<_> = cells_of(
         tx,
-        "o.project = $1 AND o.status = 'released'",
-        info.project.clone().into(),
+        Of::Released {
+            project: &info.project,
+            ranges: &ranges,
+        },
     )
     .await?
     .into_iter()
