@@ -128,16 +128,6 @@ fn sql_name(dataset: &str) -> String {
     dataset.replace('-', "_")
 }
 
-/// The date consent is evaluated at: today in Korea (IRB and consent dates are
-/// Korean calendar dates).
-fn today() -> chrono::NaiveDate {
-    let now = chrono::Utc::now();
-    chrono::FixedOffset::east_opt(9 * 3600).map_or_else(
-        || now.date_naive(),
-        |kst| now.with_timezone(&kst).date_naive(),
-    )
-}
-
 /// The project's rules: its own settings, else the root's preset.
 pub async fn project_policy(store: &Store, project: &str) -> Result<(Policy, bool), QueryError> {
     match store.disclosure_settings(project).await? {
@@ -216,7 +206,7 @@ impl Session {
         let mut tables = Vec::new();
         let mut names = HashMap::new();
         let mut patients = HashSet::new();
-        let at = today();
+        let at = mdc_store::today();
         for (dataset, version) in &latest {
             let v = store.version_info(dataset, *version).await?;
             if v.kind != "tables" {

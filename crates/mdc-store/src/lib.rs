@@ -40,6 +40,7 @@ pub use outputs::{
     CellPatients, Decision, DisclosureSettings, NewOutput, OutputInfo, PolicyRecord, ReviewInfo,
 };
 pub use projects::{AccessInfo, GrantInfo, IrbInfo, MemberInfo, NewIrb, NewProject, ProjectInfo};
+pub use store::today;
 pub use store::{Credential, InitOptions, InitReport, Store};
 pub use users::{IssuedToken, TokenInfo, UserInfo};
 pub use validation_runs::ValidationRun;

@@ -117,8 +117,10 @@ pub fn redact_password(url: &str) -> String {
     }
 }
 
-/// Korea Standard Time: IRB and consent dates are Korean calendar dates.
-pub(crate) fn today() -> NaiveDate {
+/// Today in Korea Standard Time: IRB and consent dates are Korean calendar
+/// dates, so every "as of today" check (consent, IRB validity) uses this one
+/// clock; a UTC date lags it from 15:00 to 24:00 UTC.
+pub fn today() -> NaiveDate {
     let now = chrono::Utc::now();
     match chrono::FixedOffset::east_opt(9 * 3600) {
         Some(kst) => now.with_timezone(&kst).date_naive(),

@@ -410,12 +410,7 @@ pub async fn run(g: &Global, a: ValidateArgs) -> anyhow::Result<u8> {
             .or_else(|| t.patient_column.clone());
         consent_filter = Some(
             store
-                .excluded_patients(
-                    name,
-                    access.version,
-                    &info.purpose,
-                    chrono::Utc::now().date_naive(),
-                )
+                .excluded_patients(name, access.version, &info.purpose, mdc_store::today())
                 .await?,
         );
         // The model is moved in for the run and deleted after it.

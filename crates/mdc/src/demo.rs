@@ -240,7 +240,7 @@ pub async fn run(keep: bool) -> anyhow::Result<u8> {
         4,
         "projects with IRB approvals, approved by the steward, granted the dataset",
     );
-    let today = chrono::Utc::now().date_naive();
+    let today = mdc_store::today();
     let fmt = |d: chrono::NaiveDate| d.format("%Y-%m-%d").to_string();
     let irb = |n: &str, from: chrono::NaiveDate, to: chrono::NaiveDate| NewIrb {
         number: n.into(),
