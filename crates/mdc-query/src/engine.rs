@@ -11,7 +11,7 @@
 //! `sepsis_cohort`. When several versions are granted, the latest is used.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use datafusion::arrow::array::{
@@ -26,7 +26,7 @@ use datafusion::common::{Column, TableReference};
 use datafusion::dataframe::DataFrame;
 use datafusion::execution::cache::cache_manager::{CacheManager, CacheManagerConfig};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
-use datafusion::logical_expr::{in_list, lit, Expr, LogicalPlan, TableScanBuilder};
+use datafusion::logical_expr::{in_list, lit, Expr, LogicalPlan, TableScanBuilder, TableSource};
 use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
 use futures::StreamExt;
 use mdc_store::{Actor, CellPatients, NewOutput, OutputInfo, PolicyRecord, Store};
@@ -141,6 +141,30 @@ pub async fn project_policy(store: &Store, project: &str) -> Result<(Policy, boo
     }
 }
 
+type Sources = HashMap<Vec<String>, Arc<dyn TableSource>>;
+
+/// Table sources (listed files, inferred schema) of registered dataset
+/// versions, keyed by their files and shared by every session: a version's
+/// files never change, so listing and schema inference happen once per
+/// process. Bounded; cleared when full.
+fn sources() -> &'static Mutex<Sources> {
+    static SOURCES: OnceLock<Mutex<Sources>> = OnceLock::new();
+    SOURCES.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+fn cached_source(files: &[String]) -> Option<Arc<dyn TableSource>> {
+    sources().lock().ok()?.get(files).cloned()
+}
+
+fn remember_source(files: Vec<String>, source: Arc<dyn TableSource>) {
+    if let Ok(mut m) = sources().lock() {
+        if m.len() >= 4096 {
+            m.clear();
+        }
+        m.insert(files, source);
+    }
+}
+
 /// DataFusion's caches of Parquet footers and file statistics, shared by every
 /// session of the process. A registered dataset version never changes (its
 /// manifest pins each file's SHA-256), and the caches check each file's size
@@ -237,24 +261,34 @@ impl Session {
                 if files.is_empty() {
                     continue;
                 }
-                let df = ctx
-                    .read_parquet(files, ParquetReadOptions::default())
-                    .await
-                    .map_err(|e| {
-                        QueryError::Internal(format!("{dataset}@{version}/{}: {e}", t.name))
-                    })?;
+                let source = match cached_source(&files) {
+                    Some(s) => s,
+                    None => {
+                        let df = ctx
+                            .read_parquet(files.clone(), ParquetReadOptions::default())
+                            .await
+                            .map_err(|e| {
+                                QueryError::Internal(format!("{dataset}@{version}/{}: {e}", t.name))
+                            })?;
+                        let LogicalPlan::TableScan(ts) = df.logical_plan() else {
+                            return Err(QueryError::Internal(format!(
+                                "{dataset}@{version}/{}: not a table scan",
+                                t.name
+                            )));
+                        };
+                        remember_source(files, Arc::clone(&ts.source));
+                        Arc::clone(&ts.source)
+                    }
+                };
                 // The scan gets a name of ours that no catalog holds: the SQL can
                 // reach the files only through the consent-filtered view, and the
                 // inlined view's scan still says which dataset it reads.
                 let internal = format!("mdc_source_{base}_{}", t.name.to_ascii_lowercase());
-                let plan = match df.logical_plan().clone() {
-                    LogicalPlan::TableScan(ts) => LogicalPlan::TableScan(
-                        TableScanBuilder::new(internal.clone(), ts.source)
-                            .build()
-                            .map_err(|e| QueryError::Internal(e.to_string()))?,
-                    ),
-                    other => other,
-                };
+                let plan = LogicalPlan::TableScan(
+                    TableScanBuilder::new(internal.clone(), source)
+                        .build()
+                        .map_err(|e| QueryError::Internal(e.to_string()))?,
+                );
                 names.insert(internal, (dataset.clone(), *version));
                 let mut df = DataFrame::new(ctx.state(), plan);
                 if let Some(pc) = &t.patient_column {
