@@ -264,7 +264,12 @@ async fn main() {
         "{:<36} {:>9} {:>9} {:>9} {:>9} {:>10} {:>9}",
         "query", "raw DF", "governed", "overhead", "session", "released*", "overhead"
     );
-    for (name, sql) in QUERIES {
+    // MDC_BENCH_ONLY=name runs one query (for profiling).
+    let only = std::env::var("MDC_BENCH_ONLY").ok();
+    for (name, sql) in QUERIES
+        .iter()
+        .filter(|(n, _)| only.as_deref().is_none_or(|o| o == *n))
+    {
         // "released": the same query was released before, so its cells are
         // within the threshold of released ones and the patient sets are
         // built at query time (differencing control's worst case).
