@@ -751,6 +751,20 @@ async fn compute(
             )
             .await?;
             let mut checked = disclosure::check_aggregate(policy, &table, &pre);
+            // Only cells that are shown can be subtracted from later ones:
+            // keep the sets of visible person counts only.
+            let sets_built = !cells.is_empty();
+            let cells: Vec<CellPatients> = cells
+                .into_iter()
+                .filter(|(r, v, _)| {
+                    checked
+                        .rows
+                        .get(*r)
+                        .and_then(|row| row.get(*v))
+                        .is_some_and(Option::is_some)
+                })
+                .map(|(_, _, c)| c)
+                .collect();
             if a.having {
                 checked.needs_review = true;
                 checked.review_reasons.push(
@@ -777,7 +791,7 @@ async fn compute(
                 .columns
                 .iter()
                 .any(|c| c.kind == ColumnKind::PersonCount);
-            let person_sets_state = if !cells.is_empty() {
+            let person_sets_state = if sets_built {
                 "stored"
             } else if policy.differencing && has_person_counts {
                 "deferred"
@@ -892,7 +906,7 @@ pub async fn submit(
         }
     }
     Ok(store
-        .output_submit_with_cells(actor, id, context, &again.cells)
+        .output_submit_with_cells(actor, id, context, Some(&again.cells))
         .await?)
 }
 
@@ -1007,7 +1021,14 @@ async fn differencing_check(
     table: &AggTable,
     sets: &[BTreeMap<usize, differencing::IdSet>],
     mask: bool,
-) -> Result<(Vec<(usize, usize, Reason)>, Vec<Json>, Vec<CellPatients>), QueryError> {
+) -> Result<
+    (
+        Vec<(usize, usize, Reason)>,
+        Vec<Json>,
+        Vec<(usize, usize, CellPatients)>,
+    ),
+    QueryError,
+> {
     let mut pre = Vec::new();
     let mut findings = Vec::new();
     let mut cells = Vec::new();
@@ -1064,11 +1085,15 @@ async fn differencing_check(
                     }));
                 }
             }
-            cells.push(CellPatients {
-                cell: label,
-                patients: set.len() as i64,
-                bitmap: differencing::encode(set),
-            });
+            cells.push((
+                r,
+                v,
+                CellPatients {
+                    cell: label,
+                    patients: set.len() as i64,
+                    bitmap: differencing::encode(set),
+                },
+            ));
         }
     }
     Ok((pre, findings, cells))

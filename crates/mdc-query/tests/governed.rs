@@ -599,6 +599,15 @@ async fn differencing_count_all_versus_all_but_one_is_refused() {
     // threshold of a released one: 150 is far from 300, 299 was not.
     assert_eq!(half.checks["person_sets"], "deferred");
     assert_eq!(but_one.checks["person_sets"], "stored");
+    // With its only cell masked it reveals nothing: it may leave.
+    submit(&w, &w.kim, but_one.output.id, "all but one, masked")
+        .await
+        .unwrap();
+    approve_and_release(&w, but_one.output.id).await.unwrap();
+    // And the half count, whose sets are built at submission, too.
+    submit(&w, &w.kim, half.output.id, "women").await.unwrap();
+    let released = approve_and_release(&w, half.output.id).await.unwrap();
+    assert_eq!(released.checks["person_sets"], "stored");
 }
 
 /// Counts all, and all but one patient, both computed before either leaves.

@@ -420,7 +420,8 @@ impl Store {
 
     /// The author submits a pending output for release review, saying what it is.
     pub async fn output_submit(&self, actor: &Actor, id: i64, context: &str) -> Result<OutputInfo> {
-        self.output_submit_with_cells(actor, id, context, &[]).await
+        self.output_submit_with_cells(actor, id, context, None)
+            .await
     }
 
     /// The output and its held content, for its author about to submit it:
@@ -435,15 +436,17 @@ impl Store {
         Ok((info, content))
     }
 
-    /// Submits, storing the person sets behind the output's person-count
-    /// cells when they were computed only now (issue 6: sets are built at
-    /// submission unless an earlier release needed them at query time).
+    /// Submits; `Some(cells)` when the person sets behind the output's
+    /// visible person-count cells were computed only now (issue 6: sets are
+    /// built at submission unless an earlier release needed them at query
+    /// time). They are stored and the output's `checks.person_sets` becomes
+    /// `stored`, even when every person count is masked and none is kept.
     pub async fn output_submit_with_cells(
         &self,
         actor: &Actor,
         id: i64,
         context: &str,
-        cells: &[CellPatients],
+        cells: Option<&[CellPatients]>,
     ) -> Result<OutputInfo> {
         let context = short_text("context", context, 4000)?;
         let info = self.output_info(id).await?;
@@ -473,7 +476,7 @@ impl Store {
                 "output {id} changed concurrently"
             )));
         }
-        if !cells.is_empty() {
+        if let Some(cells) = cells {
             let held: i64 = sqlx::query("SELECT COUNT(*) FROM output_cells WHERE output_id = $1")
                 .bind(id)
                 .fetch_one(&mut *tx)
@@ -482,6 +485,18 @@ impl Store {
             if held == 0 {
                 insert_cells(&mut tx, id, cells).await?;
             }
+            let mut checks = info.checks.clone();
+            if let Some(m) = checks.as_object_mut() {
+                m.insert("person_sets".into(), Value::from("stored"));
+            }
+            sqlx::query("UPDATE outputs SET checks_json = $1 WHERE id = $2")
+                .bind(
+                    serde_json::to_string(&checks)
+                        .map_err(|e| StoreError::Config(e.to_string()))?,
+                )
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
         }
         self.audit_in(
             &mut tx,
