@@ -571,5 +571,58 @@ pub async fn demo_step(
         released.released_path.as_deref().unwrap_or("?"),
         released.released_sha256.as_deref().unwrap_or("?")
     );
+    differencing_demo(store, researcher, reviewer, project).await
+}
+
+/// Differencing control: a released total, then "the total minus one
+/// patient", whose difference would single that patient out.
+async fn differencing_demo(
+    store: &Store,
+    researcher: &mdc_store::Actor,
+    reviewer: &mdc_store::Actor,
+    project: &str,
+) -> anyhow::Result<()> {
+    let limits = Limits::default();
+    let all = "SELECT COUNT(DISTINCT person_id) AS patients FROM sepsis_cohort";
+    let total = mdc_query::run(store, researcher, project, all, &limits).await?;
+    let id = total.output.id;
+    mdc_query::submit(
+        store,
+        researcher,
+        id,
+        "All patients of the cohort.",
+        &limits,
+    )
+    .await?;
+    store
+        .output_review(reviewer, id, Decision::Approve, Some("a single total"))
+        .await?;
+    store.output_release(reviewer, id).await?;
+    let shown = |o: &QueryOutcome| {
+        o.rows
+            .first()
+            .and_then(|r| r.first().cloned().flatten())
+            .map_or("[masked]".to_owned(), |v| v.to_text())
+    };
+    println!(
+        "  {} released output #{id}: all patients = {}",
+        reviewer.name,
+        shown(&total)
+    );
+    let but_one = "SELECT COUNT(DISTINCT person_id) AS patients FROM sepsis_cohort \
+                   WHERE person_id <> (SELECT MIN(person_id) FROM sepsis_cohort)";
+    let out = mdc_query::run(store, researcher, project, but_one, &limits).await?;
+    let why = out.checks["masks"]
+        .get(0)
+        .and_then(|m| m["reason"].as_str())
+        .unwrap_or("none");
+    let d = &out.checks["differencing"][0];
+    println!(
+        "  {} ran 'all patients but one': {} (mask reason: {why}; differs from output #{} by {} patient(s))",
+        researcher.name,
+        shown(&out),
+        d["earlier_output"],
+        d["patients_differing"]
+    );
     Ok(())
 }

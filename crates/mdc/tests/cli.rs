@@ -128,6 +128,11 @@ fn demo_runs_end_to_end_and_verifies_its_audit_log() {
     assert!(out.matches("DENIED").count() >= 4, "{out}");
     assert!(out.contains("chain verified: true"), "{out}");
     assert!(out.contains("summary:"), "{out}");
+    // Differencing control: the total minus one patient is masked.
+    assert!(
+        out.contains("'all patients but one': [masked] (mask reason: differencing"),
+        "{out}"
+    );
 }
 
 #[test]
