@@ -445,7 +445,7 @@ pub async fn run(keep: bool) -> anyhow::Result<u8> {
 
     step(
         10,
-        "governed SQL: a masked small cell, submitted, released by a reviewer (issue 6)",
+        "governed SQL: a masked small cell, submitted, released by a reviewer; differencing control (issue 6)",
     );
     crate::cmd_query::demo_step(&store, &kim, &reviewer, "sepsis-ews").await?;
 
