@@ -894,16 +894,13 @@ pub async fn submit(
     let released = store
         .released_sets_near(&info.project, &sizes, threshold)
         .await?;
-    for c in &again.cells {
-        let Some(set) = differencing::decode(&c.bitmap) else {
-            continue;
-        };
-        if let Some((earlier, _, d)) = differencing::closest_conflict(&set, &released, threshold) {
-            let col = c.cell.split('|').next().unwrap_or_default();
-            return Err(conflict(format!(
-                "differencing: column {col} of output {id} differs from released output {earlier} by {d} patient(s), fewer than {threshold}; run the query again and the cell will be masked"
-            )));
-        }
+    let mine: Vec<(i64, String, differencing::IdSet)> = again
+        .cells
+        .iter()
+        .filter_map(|c| differencing::decode(&c.bitmap).map(|set| (id, c.cell.clone(), set)))
+        .collect();
+    if let Some(why) = differencing::refusal(id, &mine, &released, threshold) {
+        return Err(conflict(why));
     }
     Ok(store
         .output_submit_with_cells(actor, id, context, Some(&again.cells))

@@ -151,6 +151,24 @@ pub fn closest_conflict<'a>(
         .min_by_key(|(_, _, d)| *d)
 }
 
+/// Why an output must not leave: the first of its cells (`mine`: any id,
+/// `column|key` label, set) that differs from a released one by fewer
+/// patients than the threshold. Used at submission and at release.
+pub fn refusal(
+    output: i64,
+    mine: &[(i64, String, IdSet)],
+    released: &[(i64, String, IdSet)],
+    threshold: u64,
+) -> Option<String> {
+    mine.iter().find_map(|(_, cell, set)| {
+        let (earlier, _, d) = closest_conflict(set, released, threshold)?;
+        let col = cell.split('|').next().unwrap_or_default();
+        Some(format!(
+            "differencing: column {col} of output {output} differs from released output {earlier} by {d} patient(s), fewer than {threshold}; run the query again and the cell will be masked"
+        ))
+    })
+}
+
 /// The size ranges a released cell must fall in to possibly conflict with a
 /// cell of one of `sizes`: `[n − t + 1, n + t − 1]`, merged.
 pub fn near_ranges(sizes: &[i64], threshold: u64) -> Vec<(i64, i64)> {

@@ -997,17 +997,7 @@ async fn release_differencing(
     .into_iter()
     .filter(|(o, _, _)| *o != info.id)
     .collect();
-    for (_, cell, set) in &mine {
-        if let Some((earlier, earlier_cell, d)) =
-            crate::differencing::closest_conflict(set, &released, threshold)
-        {
-            let col = cell.split('|').next().unwrap_or_default();
-            return Ok(Some(format!(
-                "differencing: column {col} of output {} differs from cell {:?} of released output {earlier} by {d} patient(s), fewer than {threshold}; run the query again and the cell will be masked",
-                info.id,
-                earlier_cell.split('|').next().unwrap_or_default()
-            )));
-        }
-    }
-    Ok(None)
+    Ok(crate::differencing::refusal(
+        info.id, &mine, &released, threshold,
+    ))
 }
