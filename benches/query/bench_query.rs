@@ -26,10 +26,21 @@ pub const QUERIES: &[(&str, &str)] = &[
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
+    // MDC_LOG=sqlx::query=debug lists every catalog statement a query makes.
+    if let Ok(filter) = std::env::var("MDC_LOG") {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let rows: usize = std::env::args()
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(10_000_000);
+    let persons: usize = std::env::args()
+        .nth(2)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(100_000);
     let work = std::env::var("MDC_BENCH_DIR")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|_| std::env::temp_dir().join("mdc-bench-query"));
@@ -110,7 +121,7 @@ async fn main() {
         store.pseudonymizer().unwrap().as_ref(),
         "keyed",
         mdc_query::synth::Sizes {
-            persons: 100_000,
+            persons,
             conditions_per_person: 3,
             measurements: rows,
             rows_per_file: 1_000_000,
@@ -118,7 +129,7 @@ async fn main() {
     )
     .unwrap();
     eprintln!(
-        "generated {rows} measurement rows in {:.1} s",
+        "generated {rows} measurement rows of {persons} patients in {:.1} s",
         t.elapsed().as_secs_f64()
     );
     store
@@ -316,7 +327,38 @@ async fn main() {
         out.push(serde_json::json!({"name": name, "sql": sql, "raw_ms": raw, "governed_ms": gov, "session_ms": sess, "released_ms": released}));
     }
     println!("ms, best of 5; * the same query released before: patient sets built at query time");
-    let spec = serde_json::json!({"dir": version_dir, "rows": rows, "queries": out});
+    // The fixed part of governance, apart from the data: a query that reads
+    // no rows, many times, medians (authorisation, consent lookup, audit
+    // entries and the held output are per query, not per row).
+    let empty = "SELECT sex, COUNT(DISTINCT person_id) AS patients FROM cohort.person WHERE year_of_birth < 0 GROUP BY sex";
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (mut raw_t, mut gov_t, mut sess_t) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..41 {
+        let t = Instant::now();
+        let _ = ctx.sql(empty).await.unwrap().collect().await.unwrap();
+        raw_t.push(t.elapsed().as_secs_f64() * 1000.0);
+        let t = Instant::now();
+        mdc_query::run(&store, &kim, "bench", empty, &limits)
+            .await
+            .unwrap();
+        gov_t.push(t.elapsed().as_secs_f64() * 1000.0);
+        let t = Instant::now();
+        mdc_query::run_in(&store, &kim, &session, empty, &limits, t)
+            .await
+            .unwrap();
+        sess_t.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    let (raw_f, gov_f, sess_f) = (median(raw_t), median(gov_t), median(sess_t));
+    println!(
+        "fixed cost per query (no rows read, median of 41): raw {raw_f:.2} ms, governed {gov_f:.2} ms (+{:.2}), session {sess_f:.2} ms (+{:.2})",
+        gov_f - raw_f,
+        sess_f - raw_f
+    );
+    let spec = serde_json::json!({"dir": version_dir, "rows": rows, "persons": persons, "queries": out,
+        "fixed_ms": {"raw": raw_f, "governed": gov_f, "session": sess_f}});
     std::fs::write(
         work.join("results.json"),
         serde_json::to_string_pretty(&spec).unwrap(),

@@ -188,13 +188,22 @@ fn shared_caches() -> CacheManagerConfig {
 /// the consent filter drops opted-out rows without copying the batch
 /// (measured: 10–25 % faster on the benchmark's queries than without).
 pub fn session_config(limits: &Limits) -> SessionConfig {
-    SessionConfig::new()
+    let mut config = SessionConfig::new()
         .with_information_schema(false)
         .with_target_partitions(limits.target_partitions.max(1))
         .with_parquet_pruning(true)
         .set_bool("datafusion.execution.parquet.pushdown_filters", true)
         .set_bool("datafusion.execution.parquet.reorder_filters", true)
-        .set_str("datafusion.sql_parser.dialect", "PostgreSQL")
+        .set_str("datafusion.sql_parser.dialect", "PostgreSQL");
+    // Person counts group by (cell, patient): nearly one group per row, so
+    // the partial aggregation only copies. Decide after 8 Ki rows instead of
+    // 100 Ki (a whole person table of a mid-sized cohort) and give up on it
+    // below a 2:1 reduction. Raw DataFusion on benches/query: age bands
+    // 13.9 → 9.5 ms, prevalence 25 → 15 ms.
+    let execution = &mut config.options_mut().execution;
+    execution.skip_partial_aggregation_probe_rows_threshold = 8192;
+    execution.skip_partial_aggregation_probe_ratio_threshold = 0.5;
+    config
 }
 
 fn df_err(e: &datafusion::error::DataFusionError) -> String {

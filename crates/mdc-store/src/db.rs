@@ -81,17 +81,21 @@ impl Db {
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(60));
         if backend == Backend::Sqlite {
-            pool = pool.after_connect(|conn, _meta| {
-                Box::pin(async move {
-                    // WAL lets readers run beside the one writer; the busy timeout makes
-                    // concurrent CLI processes and the server wait instead of failing.
-                    conn.execute("PRAGMA busy_timeout = 30000").await?;
-                    conn.execute("PRAGMA journal_mode = WAL").await?;
-                    conn.execute("PRAGMA synchronous = NORMAL").await?;
-                    conn.execute("PRAGMA foreign_keys = ON").await?;
-                    Ok(())
-                })
-            });
+            // A local file cannot drop a connection: skip the ping on every
+            // acquire, a round trip to the worker thread before every statement.
+            pool = pool
+                .test_before_acquire(false)
+                .after_connect(|conn, _meta| {
+                    Box::pin(async move {
+                        // WAL lets readers run beside the one writer; the busy timeout makes
+                        // concurrent CLI processes and the server wait instead of failing.
+                        conn.execute("PRAGMA busy_timeout = 30000").await?;
+                        conn.execute("PRAGMA journal_mode = WAL").await?;
+                        conn.execute("PRAGMA synchronous = NORMAL").await?;
+                        conn.execute("PRAGMA foreign_keys = ON").await?;
+                        Ok(())
+                    })
+                });
         }
         let pool = pool.connect_with(options).await?;
         Ok(Db { pool, backend })

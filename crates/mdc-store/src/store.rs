@@ -501,6 +501,10 @@ impl Store {
         }
     }
 
+    /// Everything the decision needs, in two statements (one for the
+    /// project, the actor's membership and the IRB in force; one for the
+    /// grants and use conditions of a dataset version): authorisation runs
+    /// on every call, so its round trips are per-query cost.
     async fn facts(&self, actor: &Actor, resource: &Resource) -> Result<Facts> {
         let mut facts = Facts {
             today: Some(today()),
@@ -510,33 +514,28 @@ impl Store {
             return Ok(facts);
         };
         let Some(row) = sqlx::query(
-            "SELECT status, purpose, commercial, country FROM projects WHERE name = $1",
+            "SELECT p.status, p.purpose, p.commercial, p.country, \
+             (SELECT m.role FROM project_members m WHERE m.project = p.name AND m.user_name = $2), \
+             i.id, i.number, i.approved_on, i.expires_on \
+             FROM projects p LEFT JOIN irb_approvals i ON i.id = \
+             (SELECT MAX(x.id) FROM irb_approvals x WHERE x.project = p.name) \
+             WHERE p.name = $1",
         )
         .bind(project)
+        .bind(&actor.name)
         .fetch_optional(self.db.pool())
         .await?
         else {
             return Ok(facts);
         };
-        let membership: Option<String> =
-            sqlx::query("SELECT role FROM project_members WHERE project = $1 AND user_name = $2")
-                .bind(project)
-                .bind(&actor.name)
-                .fetch_optional(self.db.pool())
-                .await?
-                .map(|r| r.try_get(0))
-                .transpose()?;
-        let irb = sqlx::query("SELECT id, number, approved_on, expires_on FROM irb_approvals WHERE project = $1 ORDER BY id DESC LIMIT 1")
-            .bind(project)
-            .fetch_optional(self.db.pool())
-            .await?;
-        let irb = match irb {
+        let membership: Option<String> = row.try_get(4)?;
+        let irb = match row.try_get::<Option<i64>, _>(5)? {
             None => None,
-            Some(r) => Some(IrbFacts {
-                id: r.try_get(0)?,
-                number: r.try_get(1)?,
-                approved_on: mdc_types::parse_date("irb approved", &r.try_get::<String, _>(2)?)?,
-                expires_on: mdc_types::parse_date("irb expiry", &r.try_get::<String, _>(3)?)?,
+            Some(id) => Some(IrbFacts {
+                id,
+                number: row.try_get(6)?,
+                approved_on: mdc_types::parse_date("irb approved", &row.try_get::<String, _>(7)?)?,
+                expires_on: mdc_types::parse_date("irb expiry", &row.try_get::<String, _>(8)?)?,
             }),
         };
         let mut grants = Vec::new();
@@ -544,27 +543,30 @@ impl Store {
             dataset, version, ..
         } = resource
         {
-            for r in sqlx::query("SELECT id, version, level FROM grants WHERE project = $1 AND dataset = $2 ORDER BY version")
-                .bind(project)
-                .bind(dataset)
-                .fetch_all(self.db.pool())
-                .await?
-            {
-                grants.push(GrantFacts {
-                    id: r.try_get(0)?,
-                    version: r.try_get(1)?,
-                    level: GrantLevel::parse("level", &r.try_get::<String, _>(2)?)?,
-                });
-            }
-            let uses: Option<String> = sqlx::query(
-                "SELECT use_codes FROM dataset_versions WHERE dataset = $1 AND version = $2",
+            // The version's use conditions ride along on every grant row; a
+            // version with no grant still yields one row with NULL grant.
+            let rows = sqlx::query(
+                "SELECT g.id, g.version, g.level, \
+                 (SELECT v.use_codes FROM dataset_versions v WHERE v.dataset = $2 AND v.version = $3) \
+                 FROM (SELECT 1 AS one) o LEFT JOIN grants g ON g.project = $1 AND g.dataset = $2 \
+                 ORDER BY g.version",
             )
+            .bind(project)
             .bind(dataset)
-            .bind(version)
-            .fetch_optional(self.db.pool())
-            .await?
-            .map(|r| r.try_get(0))
-            .transpose()?;
+            .bind(*version)
+            .fetch_all(self.db.pool())
+            .await?;
+            let mut uses: Option<String> = None;
+            for r in &rows {
+                uses = r.try_get(3)?;
+                if let Some(id) = r.try_get::<Option<i64>, _>(0)? {
+                    grants.push(GrantFacts {
+                        id,
+                        version: r.try_get(1)?,
+                        level: GrantLevel::parse("level", &r.try_get::<String, _>(2)?)?,
+                    });
+                }
+            }
             facts.dataset_use = uses.map(|u| DuoList::parse("use", &u)).transpose()?;
         }
         let purpose: String = row.try_get(1)?;
