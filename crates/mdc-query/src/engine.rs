@@ -26,8 +26,9 @@ use datafusion::common::{Column, TableReference};
 use datafusion::dataframe::DataFrame;
 use datafusion::execution::cache::cache_manager::{CacheManager, CacheManagerConfig};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::functions_aggregate::expr_fn::{count, max};
 use datafusion::logical_expr::{in_list, lit, Expr, LogicalPlan, TableScanBuilder, TableSource};
-use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
+use datafusion::prelude::{col, ParquetReadOptions, SessionConfig, SessionContext};
 use futures::StreamExt;
 use mdc_store::{Actor, CellPatients, NewOutput, OutputInfo, PolicyRecord, Store};
 use mdc_types::GrantLevel;
@@ -90,6 +91,19 @@ pub struct Session {
     /// Registered name → (dataset, version).
     names: HashMap<String, (String, i64)>,
     patients: HashSet<String>,
+    /// Registered name → the table behind it, for tables with a patient
+    /// column (the bound on contributors, `plan::Hidden::patient_rows`).
+    sources: HashMap<String, Arc<SourceTable>>,
+    bounded: HashSet<String>,
+}
+
+/// A granted table with a patient column, unfiltered, for its statistics.
+struct SourceTable {
+    dataset: String,
+    version: i64,
+    table: String,
+    patient: String,
+    scan: LogicalPlan,
 }
 
 impl std::fmt::Debug for Session {
@@ -154,6 +168,15 @@ fn sources() -> &'static Mutex<Sources> {
 
 fn cached_source(files: &[String]) -> Option<Arc<dyn TableSource>> {
     sources().lock().ok()?.get(files).cloned()
+}
+
+/// Most rows per patient of (dataset, version, table), once known: kept in
+/// the catalog too (`Store::max_rows_per_patient`), here to skip the lookup.
+type PerPatient = HashMap<(String, i64, String), i64>;
+
+fn per_patient_cache() -> &'static Mutex<PerPatient> {
+    static CACHE: OnceLock<Mutex<PerPatient>> = OnceLock::new();
+    CACHE.get_or_init(|| Mutex::new(HashMap::new()))
 }
 
 fn remember_source(files: Vec<String>, source: Arc<dyn TableSource>) {
@@ -239,6 +262,7 @@ impl Session {
         let mut tables = Vec::new();
         let mut names = HashMap::new();
         let mut patients = HashSet::new();
+        let mut sources = HashMap::new();
         let at = mdc_store::today();
         for (dataset, version) in &latest {
             let v = store.version_info(dataset, *version).await?;
@@ -298,7 +322,16 @@ impl Session {
                         .build()
                         .map_err(|e| QueryError::Internal(e.to_string()))?,
                 );
-                names.insert(internal, (dataset.clone(), *version));
+                names.insert(internal.clone(), (dataset.clone(), *version));
+                let source_table = t.patient_column.as_ref().map(|pc| {
+                    Arc::new(SourceTable {
+                        dataset: dataset.clone(),
+                        version: *version,
+                        table: t.name.clone(),
+                        patient: pc.clone(),
+                        scan: plan.clone(),
+                    })
+                });
                 let mut df = DataFrame::new(ctx.state(), plan);
                 if let Some(pc) = &t.patient_column {
                     patients.insert(pc.to_ascii_lowercase());
@@ -357,6 +390,15 @@ impl Session {
                         .map_err(|e| QueryError::Internal(e.to_string()))?;
                     names.insert(a.clone(), (dataset.clone(), *version));
                 }
+                if let Some(st) = source_table {
+                    for n in aliases
+                        .iter()
+                        .cloned()
+                        .chain([qualified.to_string(), internal])
+                    {
+                        sources.insert(n, Arc::clone(&st));
+                    }
+                }
                 tables.push(VisibleTable {
                     schema: base.clone(),
                     table: table_name,
@@ -384,7 +426,54 @@ impl Session {
             ctx,
             names,
             patients,
+            bounded: sources.keys().cloned().collect(),
+            sources,
         })
+    }
+
+    /// The most rows any one patient has in the table registered as `name`:
+    /// from this process's cache, else the catalog, else derived now with one
+    /// pass over the patient column and kept in the catalog (versions are
+    /// immutable). `None` when it cannot be had; the caller counts exactly.
+    async fn max_rows_per_patient(&self, store: &Store, name: &str) -> Option<i64> {
+        let src = self.sources.get(name)?;
+        let key = (src.dataset.clone(), src.version, src.table.clone());
+        if let Some(m) = per_patient_cache().lock().ok()?.get(&key) {
+            return Some(*m);
+        }
+        let known = store
+            .max_rows_per_patient(&src.dataset, src.version, &src.table)
+            .await
+            .ok()?;
+        let m = match known {
+            Some(m) => m,
+            None => {
+                let patient = Expr::Column(Column::from_name(src.patient.clone()));
+                let batches = DataFrame::new(self.ctx.state(), src.scan.clone())
+                    .aggregate(vec![patient.clone()], vec![count(patient).alias("n")])
+                    .and_then(|d| d.aggregate(vec![], vec![max(col("n")).alias("m")]))
+                    .ok()?
+                    .collect()
+                    .await
+                    .map_err(|e| tracing::warn!("rows per patient of {name}: {e}"))
+                    .ok()?;
+                // No patient rows at all: max over nothing is NULL.
+                let m = batches
+                    .first()
+                    .and_then(|b| b.column(0).as_primitive_opt::<Int64Type>())
+                    .and_then(|a| a.iter().next().flatten())
+                    .unwrap_or(0);
+                store
+                    .set_max_rows_per_patient(&src.dataset, src.version, &src.table, m)
+                    .await
+                    .ok()?;
+                m
+            }
+        };
+        if let Ok(mut c) = per_patient_cache().lock() {
+            c.insert(key, m);
+        }
+        Some(m)
     }
 
     /// Plans (without reading data) and returns the plan and the datasets it touches.
@@ -635,12 +724,68 @@ async fn compute(
     sets: Sets,
     check_access: bool,
 ) -> Result<Computed, QueryError> {
+    compute_with(
+        store,
+        actor,
+        session,
+        sql,
+        limits,
+        sets,
+        check_access,
+        false,
+    )
+    .await
+}
+
+/// Contributors of a cell from its `n` rows with a patient and the table's
+/// most rows per patient `m` (at least ⌈n / m⌉ patients), when that settles
+/// the verdict: `cap` when the bound reaches it (what the exact count,
+/// capped, says), `n` when `n` is below it (the exact count is no larger, so
+/// both mask). `None`: only the exact count can tell.
+pub fn bounded_contributors(n: i64, m: i64, cap: u64) -> Option<i64> {
+    let cap = i64::try_from(cap).unwrap_or(i64::MAX);
+    if n <= 0 {
+        return Some(0);
+    }
+    if m <= 0 {
+        return None;
+    }
+    let at_least = n / m + i64::from(n % m != 0);
+    if at_least >= cap {
+        Some(cap)
+    } else if n < cap {
+        Some(n)
+    } else {
+        None
+    }
+}
+
+/// `exact`: count contributors per row even where the rows-per-patient bound
+/// could settle them (the second try, when it could not).
+#[allow(clippy::too_many_arguments)]
+async fn compute_with(
+    store: &Store,
+    actor: &Actor,
+    session: &Session,
+    sql: &str,
+    limits: &Limits,
+    sets: Sets,
+    check_access: bool,
+    exact: bool,
+) -> Result<Computed, QueryError> {
     let policy = &session.policy;
     let (plan, touched) = session.plan(sql).await?;
     let want_tops = policy.dominance.is_some() || policy.p_percent.is_some();
     let want_sets = policy.differencing && sets != Sets::Defer;
     let cap = policy.min_count;
-    let shape = plan::analyse(&plan, &session.patients, want_tops, want_sets, cap)?;
+    let shape = plan::analyse(
+        &plan,
+        &session.patients,
+        want_tops,
+        want_sets,
+        cap,
+        (!exact).then_some(&session.bounded),
+    )?;
     let level = match &shape {
         Shape::Aggregate(_) => GrantLevel::Aggregate,
         Shape::Record { .. } => GrantLevel::Record,
@@ -667,6 +812,22 @@ async fn compute(
             Err(e) => return Err(e.into()),
         }
     }
+    // After the access checks: deriving it reads the table.
+    let per_patient = match &shape {
+        Shape::Aggregate(a) => match &a.hidden.patient_rows {
+            Some((_, table)) => match session.max_rows_per_patient(store, table).await {
+                Some(m) => Some(m),
+                None => {
+                    return Box::pin(compute_with(
+                        store, actor, session, sql, limits, sets, false, true,
+                    ))
+                    .await
+                }
+            },
+            None => None,
+        },
+        Shape::Record { .. } => None,
+    };
     let exec_plan = match &shape {
         Shape::Aggregate(a) => a.plan.clone(),
         Shape::Record { .. } => plan.clone(),
@@ -683,6 +844,7 @@ async fn compute(
     let mut raw_rows: Vec<Vec<Value>> = Vec::new();
     let mut stats: Vec<RowStats> = Vec::new();
     let mut person_sets: Vec<BTreeMap<usize, differencing::IdSet>> = Vec::new();
+    let mut unsettled = false;
     for b in &batches {
         let cols: Vec<Vec<Value>> = (0..visible.min(b.num_columns()))
             .map(|i| column_values(b.column(i)))
@@ -696,8 +858,19 @@ async fn compute(
             );
         }
         if let Shape::Aggregate(a) = &shape {
-            let contrib = match a.hidden.contributors {
-                Some(i) if i < b.num_columns() => column_values(b.column(i))?,
+            let contrib = match (a.hidden.contributors, &a.hidden.patient_rows, per_patient) {
+                (Some(i), _, _) if i < b.num_columns() => column_values(b.column(i))?,
+                (_, Some((i, _)), Some(m)) if *i < b.num_columns() => {
+                    let mut out = Vec::with_capacity(n);
+                    for v in column_values(b.column(*i))? {
+                        let rows = v.as_f64().map_or(0, |x| x as i64);
+                        match bounded_contributors(rows, m, cap) {
+                            Some(c) => out.push(Value::Int(c)),
+                            None => unsettled = true,
+                        }
+                    }
+                    out
+                }
                 _ => vec![Value::Null; n],
             };
             let mut tops = Vec::new();
@@ -732,6 +905,12 @@ async fn compute(
                 person_sets.push(sets);
             }
         }
+    }
+    if unsettled {
+        return Box::pin(compute_with(
+            store, actor, session, sql, limits, sets, false, true,
+        ))
+        .await;
     }
     let total_rows = raw_rows.len();
     let mut person_counts = Vec::new();

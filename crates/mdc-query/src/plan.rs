@@ -20,6 +20,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::DataType;
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::common::Column;
 use datafusion::functions::math::expr_fn::abs;
 use datafusion::functions_aggregate::array_agg::array_agg_udaf;
@@ -35,6 +36,12 @@ use crate::QueryError;
 #[derive(Debug, Clone, Default)]
 pub struct Hidden {
     pub contributors: Option<usize>,
+    /// Instead of contributors, for an aggregate over one table: the hidden
+    /// column counting each cell's rows with a patient, and the table. With
+    /// the table's most rows per patient `m`, a cell of `n` rows has at least
+    /// ⌈n / m⌉ patients; only cells that bound cannot settle need the exact
+    /// count (engine.rs runs the query again for those).
+    pub patient_rows: Option<(usize, String)>,
     /// (visible column, hidden list column of patient ids)
     pub persons: Vec<(usize, usize)>,
     /// (visible column, top1, top2, total)
@@ -181,6 +188,47 @@ fn trace(
     }
 }
 
+/// The table an aggregate's input reads, when it reads exactly one table in
+/// `tables` through filters, projections and aliases only (each input row
+/// is one row of it) and passes its patient column through unchanged.
+fn single_table(input: &LogicalPlan, patient: &str, tables: &HashSet<String>) -> Option<String> {
+    let mut node = input;
+    loop {
+        node = match node {
+            LogicalPlan::Filter(f) => &f.input,
+            LogicalPlan::SubqueryAlias(a) => &a.input,
+            LogicalPlan::Projection(p) => {
+                // The patient column must be a column of the layer below with
+                // the same name, not something renamed to look like one.
+                let passes = p.expr.iter().any(|e| match e {
+                    Expr::Column(c) => c.name == patient,
+                    Expr::Alias(a) => {
+                        a.name == patient
+                            && matches!(a.expr.as_ref(), Expr::Column(c) if c.name == patient)
+                    }
+                    _ => false,
+                });
+                let renamed = p.expr.iter().any(|e| match e {
+                    Expr::Alias(a) => {
+                        a.name == patient
+                            && !matches!(a.expr.as_ref(), Expr::Column(c) if c.name == patient)
+                    }
+                    _ => false,
+                });
+                if !passes || renamed {
+                    return None;
+                }
+                &p.input
+            }
+            LogicalPlan::TableScan(t) => {
+                let name = t.table_name.to_string();
+                return tables.contains(&name).then_some(name);
+            }
+            _ => return None,
+        };
+    }
+}
+
 /// Classifies a plan and, for aggregates, adds the hidden statistics columns.
 // The session builds the set with the default hasher; generality buys nothing.
 #[allow(clippy::implicit_hasher)]
@@ -190,6 +238,7 @@ pub fn analyse(
     want_tops: bool,
     want_persons: bool,
     contributor_cap: u64,
+    bounded: Option<&HashSet<String>>,
 ) -> Result<Shape, QueryError> {
     let mut path: Vec<&LogicalPlan> = Vec::new();
     let mut node = plan;
@@ -259,16 +308,46 @@ pub fn analyse(
             ColumnKind::Magnitude | ColumnKind::Extreme | ColumnKind::Other | ColumnKind::Derived
         )
     });
-    let contributors_at = needs_contributors.then(|| {
-        let e = match patient_col {
-            Some(c) => {
-                crate::contributors::Contributors::udaf(contributor_cap).call(vec![Expr::Column(c)])
-            }
-            None => count(lit(1i64)),
-        };
-        extra.push(("__mdc_n".into(), e));
-        0
+    // A column given a patient column's name but made of something else
+    // would count the wrong thing: then contributors are unknown and the
+    // cells they guard are masked.
+    let mut spoofed = false;
+    let _ = agg.input.apply(|node| {
+        if let LogicalPlan::Projection(p) = node {
+            spoofed |= p.expr.iter().any(|e| match e {
+                Expr::Alias(a) => {
+                    patients.contains(&a.name.to_ascii_lowercase())
+                        && !matches!(a.expr.as_ref(), Expr::Column(c) if c.name.eq_ignore_ascii_case(&a.name))
+                }
+                _ => false,
+            });
+        }
+        Ok(TreeNodeRecursion::Continue)
     });
+    let single = bounded
+        .zip(patient_col.as_ref())
+        .and_then(|(tables, c)| single_table(&agg.input, &c.name, tables));
+    let mut patient_rows = None;
+    let contributors_at = match (needs_contributors, single) {
+        (false, _) => None,
+        _ if spoofed => None,
+        (true, Some(table)) => {
+            if let Some(c) = patient_col.clone() {
+                patient_rows = Some((extra.len(), table));
+                extra.push(("__mdc_rows".into(), count(Expr::Column(c))));
+            }
+            None
+        }
+        (true, None) => {
+            let e = match patient_col {
+                Some(c) => crate::contributors::Contributors::udaf(contributor_cap)
+                    .call(vec![Expr::Column(c)]),
+                None => count(lit(1i64)),
+            };
+            extra.push(("__mdc_n".into(), e));
+            Some(0)
+        }
+    };
     let mut persons = Vec::new();
     let mut tops = Vec::new();
     for (v, t) in traced.iter().enumerate() {
@@ -337,6 +416,7 @@ pub fn analyse(
         visible,
         hidden: Hidden {
             contributors: contributors_at.map(shift),
+            patient_rows: patient_rows.map(|(i, t)| (shift(i), t)),
             persons: persons.into_iter().map(|(v, h)| (v, shift(h))).collect(),
             tops: tops
                 .into_iter()

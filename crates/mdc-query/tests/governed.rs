@@ -802,3 +802,113 @@ async fn presets_apply_end_to_end_and_magnitudes_go_to_a_human() {
     .await;
     assert!(e.is_err(), "only stewards set the rules");
 }
+
+/// The most rows any one patient has in the synthetic measurement table,
+/// counted straight from its Parquet files (no governance involved).
+async fn true_max_rows_per_patient(w: &World) -> i64 {
+    use datafusion::arrow::array::AsArray;
+    use datafusion::arrow::datatypes::Int64Type;
+    let v = w.store.version_info("cohort", 1).await.unwrap();
+    let dir = w.store.root().path().join(&v.path);
+    let ctx = datafusion::prelude::SessionContext::new();
+    let files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path().display().to_string())
+        .filter(|p| p.contains("measurement-"))
+        .collect();
+    let df = ctx
+        .read_parquet(files, datafusion::prelude::ParquetReadOptions::default())
+        .await
+        .unwrap();
+    ctx.register_table("meas", df.into_view()).unwrap();
+    let b = ctx
+        .sql("SELECT MAX(n) FROM (SELECT person_id, COUNT(*) AS n FROM meas GROUP BY person_id)")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    b[0].column(0).as_primitive::<Int64Type>().value(0)
+}
+
+#[tokio::test]
+async fn contributors_are_bounded_by_rows_per_patient_and_counted_exactly_where_that_cannot_tell() {
+    let w = world().await;
+    // Many patients per concept: the bound alone shows enough contributors.
+    let broad = q(
+        &w,
+        &w.kim,
+        "study",
+        "SELECT measurement_concept_id, AVG(value_as_number) AS mean_value FROM cohort.measurement GROUP BY measurement_concept_id",
+    )
+    .await
+    .unwrap();
+    assert!(!broad.rows.is_empty());
+    assert!(
+        broad.rows.iter().all(|r| r[1].is_some()),
+        "hundreds of patients per concept: nothing masked"
+    );
+    // The statistic was derived once and kept in the catalog, correctly.
+    let kept = w
+        .store
+        .max_rows_per_patient("cohort", 1, "measurement")
+        .await
+        .unwrap();
+    let truth = true_max_rows_per_patient(&w).await;
+    assert_eq!(kept, Some(truth));
+    assert!(truth > 1);
+    // One patient's many rows: the bound (⌈n / m⌉ = 1) cannot tell, so the
+    // exact count runs and the mean is masked as one patient's value.
+    let one = w.ids[7];
+    let single = q(
+        &w,
+        &w.kim,
+        "study",
+        &format!("SELECT AVG(value_as_number) AS mean_value, COUNT(*) AS n FROM cohort.measurement WHERE person_id = {one}"),
+    )
+    .await
+    .unwrap();
+    let n = single.checks["rows"].as_u64().unwrap();
+    assert_eq!(n, 1);
+    assert!(single.rows[0][0].is_none(), "one patient's mean is masked");
+    assert!(single.checks["masks"]
+        .to_string()
+        .contains("few_contributors"));
+    // A column renamed to look like the patient column does not get the
+    // bound (it is not the table's patient column).
+    let renamed = q(
+        &w,
+        &w.kim,
+        "study",
+        &format!("SELECT c, AVG(v) AS mean_value FROM (SELECT measurement_concept_id AS c, value_as_number AS v, person_id AS pid, measurement_year AS person_id FROM cohort.measurement WHERE person_id = {one}) t GROUP BY c"),
+    )
+    .await
+    .unwrap();
+    assert!(
+        renamed.rows.iter().all(|r| r[1].is_none()),
+        "one patient's values stay masked however the columns are named"
+    );
+}
+
+#[test]
+fn bounded_contributor_rule_agrees_with_exact_counts() {
+    // Brute force over small tables: patients with given row counts in a cell.
+    for cap in 1..=6_u64 {
+        for m in 1..=6_i64 {
+            for patients in 0..=8_i64 {
+                for per in 1..=m {
+                    let n = patients * per;
+                    let exact = patients.min(cap as i64);
+                    if let Some(c) = mdc_query::engine::bounded_contributors(n, m, cap) {
+                        let masked_exact = exact < cap as i64;
+                        let masked_bound = c < cap as i64;
+                        assert_eq!(masked_exact, masked_bound, "n {n} m {m} cap {cap}");
+                        if !masked_exact {
+                            assert_eq!(c, exact);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

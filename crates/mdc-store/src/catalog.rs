@@ -594,6 +594,55 @@ impl Store {
             registered_by: r.try_get(11)?,
         })
     }
+
+    /// The most rows any one patient has in a table of a version, if the
+    /// query engine has derived it (see migration 0004). No PHI: a count.
+    pub async fn max_rows_per_patient(
+        &self,
+        dataset: &str,
+        version: i64,
+        table: &str,
+    ) -> Result<Option<i64>> {
+        Ok(sqlx::query(
+            "SELECT max_rows_per_patient FROM table_stats WHERE dataset = $1 AND version = $2 AND table_name = $3",
+        )
+        .bind(dataset)
+        .bind(version)
+        .bind(table)
+        .fetch_optional(self.db.pool())
+        .await?
+        .map(|r| r.try_get(0))
+        .transpose()?)
+    }
+
+    /// Keeps a derived `max_rows_per_patient`. Versions are immutable, so the
+    /// first value stands; a concurrent second writer changes nothing.
+    pub async fn set_max_rows_per_patient(
+        &self,
+        dataset: &str,
+        version: i64,
+        table: &str,
+        rows: i64,
+    ) -> Result<()> {
+        if rows < 0 {
+            return Err(StoreError::invalid(
+                "max_rows_per_patient",
+                "must not be negative",
+            ));
+        }
+        sqlx::query(
+            "INSERT INTO table_stats (dataset, version, table_name, max_rows_per_patient, computed_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (dataset, version, table_name) DO NOTHING",
+        )
+        .bind(dataset)
+        .bind(version)
+        .bind(table)
+        .bind(rows)
+        .bind(now_text())
+        .execute(self.db.pool())
+        .await?;
+        Ok(())
+    }
 }
 
 /// The parts of the store that verification needs, movable to a blocking thread.

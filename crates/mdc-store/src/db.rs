@@ -45,6 +45,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "bench",
         include_str!("../migrations/sqlite/0003_bench.sql"),
     ),
+    (
+        4,
+        "table stats",
+        include_str!("../migrations/sqlite/0004_table_stats.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -61,6 +66,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         3,
         "bench",
         include_str!("../migrations/postgres/0003_bench.sql"),
+    ),
+    (
+        4,
+        "table stats",
+        include_str!("../migrations/postgres/0004_table_stats.sql"),
     ),
 ];
 
