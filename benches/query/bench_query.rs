@@ -284,9 +284,13 @@ async fn main() {
         // "released": the same query was released before, so its cells are
         // within the threshold of released ones and the patient sets are
         // built at query time (differencing control's worst case).
+        // The first query over a table also derives its most rows per
+        // patient once (kept in the catalog): shown apart, not in the best-of.
+        let t = Instant::now();
         let first = mdc_query::run(&store, &kim, "bench-released", sql, &limits)
             .await
             .unwrap();
+        let first_ms = t.elapsed().as_secs_f64() * 1000.0;
         mdc_query::submit(&store, &kim, first.output.id, "bench", &limits)
             .await
             .unwrap();
@@ -324,9 +328,16 @@ async fn main() {
             (gov / raw - 1.0) * 100.0,
             (released / raw - 1.0) * 100.0
         );
-        out.push(serde_json::json!({"name": name, "sql": sql, "raw_ms": raw, "governed_ms": gov, "session_ms": sess, "released_ms": released}));
+        out.push(serde_json::json!({"name": name, "sql": sql, "raw_ms": raw, "governed_ms": gov, "session_ms": sess, "released_ms": released, "first_ms": first_ms}));
     }
     println!("ms, best of 5; * the same query released before: patient sets built at query time");
+    for q in &out {
+        println!(
+            "first run of {:<36} {:>8.1} ms (derives a table's rows per patient once)",
+            q["name"].as_str().unwrap_or(""),
+            q["first_ms"].as_f64().unwrap_or(0.0)
+        );
+    }
     // The fixed part of governance, apart from the data: a query that reads
     // no rows, many times, medians (authorisation, consent lookup, audit
     // entries and the held output are per query, not per row).
