@@ -26,11 +26,13 @@ use datafusion::common::{Column, TableReference};
 use datafusion::dataframe::DataFrame;
 use datafusion::execution::cache::cache_manager::{CacheManager, CacheManagerConfig};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
-use datafusion::functions_aggregate::expr_fn::{count, max};
-use datafusion::logical_expr::{in_list, lit, Expr, LogicalPlan, TableScanBuilder, TableSource};
+use datafusion::functions_aggregate::expr_fn::{count, max, sum};
+use datafusion::logical_expr::{
+    in_list, lit, Expr, ExprFunctionExt, LogicalPlan, TableScanBuilder, TableSource,
+};
 use datafusion::prelude::{col, ParquetReadOptions, SessionConfig, SessionContext};
 use futures::StreamExt;
-use mdc_store::{Actor, CellPatients, NewOutput, OutputInfo, PolicyRecord, Store};
+use mdc_store::{Actor, CellPatients, NewOutput, OutputInfo, PolicyRecord, Store, TableStats};
 use mdc_types::GrantLevel;
 use serde::Serialize;
 use serde_json::{json, Map, Value as Json};
@@ -170,9 +172,9 @@ fn cached_source(files: &[String]) -> Option<Arc<dyn TableSource>> {
     sources().lock().ok()?.get(files).cloned()
 }
 
-/// Most rows per patient of (dataset, version, table), once known: kept in
-/// the catalog too (`Store::max_rows_per_patient`), here to skip the lookup.
-type PerPatient = HashMap<(String, i64, String), i64>;
+/// Statistics of (dataset, version, table), once known: kept in the catalog
+/// too (`Store::table_stats`), here to skip the lookup.
+type PerPatient = HashMap<(String, i64, String), TableStats>;
 
 fn per_patient_cache() -> &'static Mutex<PerPatient> {
     static CACHE: OnceLock<Mutex<PerPatient>> = OnceLock::new();
@@ -431,49 +433,72 @@ impl Session {
         })
     }
 
-    /// The most rows any one patient has in the table registered as `name`:
-    /// from this process's cache, else the catalog, else derived now with one
-    /// pass over the patient column and kept in the catalog (versions are
-    /// immutable). `None` when it cannot be had; the caller counts exactly.
-    async fn max_rows_per_patient(&self, store: &Store, name: &str) -> Option<i64> {
+    /// Statistics of the table registered as `name` (most rows per patient,
+    /// rows without one): from this process's cache, else the catalog, else
+    /// derived now with one pass over the patient column and kept in the
+    /// catalog (versions are immutable). `None` when they cannot be had; the
+    /// caller then counts exactly.
+    async fn table_stats(&self, store: &Store, name: &str) -> Option<TableStats> {
         let src = self.sources.get(name)?;
         let key = (src.dataset.clone(), src.version, src.table.clone());
-        if let Some(m) = per_patient_cache().lock().ok()?.get(&key) {
-            return Some(*m);
+        if let Some(t) = per_patient_cache().lock().ok()?.get(&key) {
+            return Some(*t);
         }
         let known = store
-            .max_rows_per_patient(&src.dataset, src.version, &src.table)
+            .table_stats(&src.dataset, src.version, &src.table)
             .await
             .ok()?;
-        let m = match known {
-            Some(m) => m,
+        let stats = match known {
+            Some(t) => t,
             None => {
                 let patient = Expr::Column(Column::from_name(src.patient.clone()));
+                let with = patient.clone().is_not_null();
                 let batches = DataFrame::new(self.ctx.state(), src.scan.clone())
-                    .aggregate(vec![patient.clone()], vec![count(patient).alias("n")])
-                    .and_then(|d| d.aggregate(vec![], vec![max(col("n")).alias("m")]))
+                    .aggregate(
+                        vec![patient.clone()],
+                        vec![count(lit(1i64)).alias("n"), max(with).alias("known")],
+                    )
+                    .and_then(|d| {
+                        d.aggregate(
+                            vec![],
+                            vec![
+                                max(col("n")).filter(col("known")).build()?.alias("m"),
+                                sum(col("n"))
+                                    .filter(col("known").is_false())
+                                    .build()?
+                                    .alias("missing"),
+                            ],
+                        )
+                    })
                     .ok()?
                     .collect()
                     .await
-                    .map_err(|e| tracing::warn!("rows per patient of {name}: {e}"))
+                    .map_err(|e| tracing::warn!("statistics of {name}: {e}"))
                     .ok()?;
-                // No patient rows at all: max over nothing is NULL.
-                let m = batches
-                    .first()
-                    .and_then(|b| b.column(0).as_primitive_opt::<Int64Type>())
-                    .and_then(|a| a.iter().next().flatten())
-                    .unwrap_or(0);
+                // Over no rows, MAX and SUM are NULL: zero.
+                let value = |i: usize| {
+                    batches
+                        .first()
+                        .filter(|b| b.num_columns() > i)
+                        .and_then(|b| b.column(i).as_primitive_opt::<Int64Type>())
+                        .and_then(|a| a.iter().next().flatten())
+                        .unwrap_or(0)
+                };
+                let stats = TableStats {
+                    max_rows_per_patient: value(0),
+                    rows_without_patient: value(1),
+                };
                 store
-                    .set_max_rows_per_patient(&src.dataset, src.version, &src.table, m)
+                    .set_table_stats(&src.dataset, src.version, &src.table, stats)
                     .await
                     .ok()?;
-                m
+                stats
             }
         };
         if let Ok(mut c) = per_patient_cache().lock() {
-            c.insert(key, m);
+            c.insert(key, stats);
         }
-        Some(m)
+        Some(stats)
     }
 
     /// Plans (without reading data) and returns the plan and the datasets it touches.
@@ -784,7 +809,8 @@ async fn compute_with(
         want_tops,
         want_sets,
         cap,
-        (!exact).then_some(&session.bounded),
+        &session.bounded,
+        !exact,
     )?;
     let level = match &shape {
         Shape::Aggregate(_) => GrantLevel::Aggregate,
@@ -815,9 +841,13 @@ async fn compute_with(
     // After the access checks: deriving it reads the table.
     let per_patient = match &shape {
         Shape::Aggregate(a) => match &a.hidden.patient_rows {
-            Some((_, table)) => match session.max_rows_per_patient(store, table).await {
-                Some(m) => Some(m),
-                None => {
+            Some(pr) => match session.table_stats(store, &pr.table).await {
+                // Counting all rows counts patients' rows only if every row
+                // has a patient.
+                Some(t) if !pr.all_rows || t.rows_without_patient == 0 => {
+                    Some(t.max_rows_per_patient)
+                }
+                _ => {
                     return Box::pin(compute_with(
                         store, actor, session, sql, limits, sets, false, true,
                     ))
@@ -860,9 +890,9 @@ async fn compute_with(
         if let Shape::Aggregate(a) = &shape {
             let contrib = match (a.hidden.contributors, &a.hidden.patient_rows, per_patient) {
                 (Some(i), _, _) if i < b.num_columns() => column_values(b.column(i))?,
-                (_, Some((i, _)), Some(m)) if *i < b.num_columns() => {
+                (_, Some(pr), Some(m)) if pr.column < b.num_columns() => {
                     let mut out = Vec::with_capacity(n);
-                    for v in column_values(b.column(*i))? {
+                    for v in column_values(b.column(pr.column))? {
                         let rows = v.as_f64().map_or(0, |x| x as i64);
                         match bounded_contributors(rows, m, cap) {
                             Some(c) => out.push(Value::Int(c)),

@@ -37,15 +37,25 @@ use crate::QueryError;
 pub struct Hidden {
     pub contributors: Option<usize>,
     /// Instead of contributors, for an aggregate over one table: the hidden
-    /// column counting each cell's rows with a patient, and the table. With
-    /// the table's most rows per patient `m`, a cell of `n` rows has at least
+    /// column counting each cell's rows with a patient, the table, and
+    /// whether it counts all rows (the query dropped the patient column; then
+    /// it holds only if the table has no rows without a patient). With the
+    /// table's most rows per patient `m`, a cell of `n` rows has at least
     /// ⌈n / m⌉ patients; only cells that bound cannot settle need the exact
     /// count (engine.rs runs the query again for those).
-    pub patient_rows: Option<(usize, String)>,
+    pub patient_rows: Option<PatientRows>,
     /// (visible column, hidden list column of patient ids)
     pub persons: Vec<(usize, usize)>,
     /// (visible column, top1, top2, total)
     pub tops: Vec<(usize, usize, usize, usize)>,
+}
+
+/// See [`Hidden::patient_rows`].
+#[derive(Debug, Clone)]
+pub struct PatientRows {
+    pub column: usize,
+    pub table: String,
+    pub all_rows: bool,
 }
 
 #[derive(Debug)]
@@ -189,37 +199,15 @@ fn trace(
 }
 
 /// The table an aggregate's input reads, when it reads exactly one table in
-/// `tables` through filters, projections and aliases only (each input row
-/// is one row of it) and passes its patient column through unchanged.
-fn single_table(input: &LogicalPlan, patient: &str, tables: &HashSet<String>) -> Option<String> {
+/// `tables` (those with a patient column) through filters, projections and
+/// aliases only: each input row is one row of it.
+fn single_table(input: &LogicalPlan, tables: &HashSet<String>) -> Option<String> {
     let mut node = input;
     loop {
         node = match node {
             LogicalPlan::Filter(f) => &f.input,
             LogicalPlan::SubqueryAlias(a) => &a.input,
-            LogicalPlan::Projection(p) => {
-                // The patient column must be a column of the layer below with
-                // the same name, not something renamed to look like one.
-                let passes = p.expr.iter().any(|e| match e {
-                    Expr::Column(c) => c.name == patient,
-                    Expr::Alias(a) => {
-                        a.name == patient
-                            && matches!(a.expr.as_ref(), Expr::Column(c) if c.name == patient)
-                    }
-                    _ => false,
-                });
-                let renamed = p.expr.iter().any(|e| match e {
-                    Expr::Alias(a) => {
-                        a.name == patient
-                            && !matches!(a.expr.as_ref(), Expr::Column(c) if c.name == patient)
-                    }
-                    _ => false,
-                });
-                if !passes || renamed {
-                    return None;
-                }
-                &p.input
-            }
+            LogicalPlan::Projection(p) => &p.input,
             LogicalPlan::TableScan(t) => {
                 let name = t.table_name.to_string();
                 return tables.contains(&name).then_some(name);
@@ -238,7 +226,8 @@ pub fn analyse(
     want_tops: bool,
     want_persons: bool,
     contributor_cap: u64,
-    bounded: Option<&HashSet<String>>,
+    patient_tables: &HashSet<String>,
+    bound: bool,
 ) -> Result<Shape, QueryError> {
     let mut path: Vec<&LogicalPlan> = Vec::new();
     let mut node = plan;
@@ -324,24 +313,29 @@ pub fn analyse(
         }
         Ok(TreeNodeRecursion::Continue)
     });
-    let single = bounded
-        .zip(patient_col.as_ref())
-        .and_then(|(tables, c)| single_table(&agg.input, &c.name, tables));
+    // Without spoofing, a column of a single-table input named like the
+    // patient column is that table's patient column (it is the only source).
+    let single = single_table(&agg.input, patient_tables);
     let mut patient_rows = None;
-    let contributors_at = match (needs_contributors, single) {
-        (false, _) => None,
+    let contributors_at = match (needs_contributors, &single, &patient_col) {
+        (false, _, _) => None,
         _ if spoofed => None,
-        (true, Some(table)) => {
-            if let Some(c) = patient_col.clone() {
-                patient_rows = Some((extra.len(), table));
-                extra.push(("__mdc_rows".into(), count(Expr::Column(c))));
-            }
+        (true, Some(table), c) if bound => {
+            let (e, all_rows) = match c {
+                Some(c) => (count(Expr::Column(c.clone())), false),
+                None => (count(lit(1i64)), true),
+            };
+            patient_rows = Some((extra.len(), table.clone(), all_rows));
+            extra.push(("__mdc_rows".into(), e));
             None
         }
-        (true, None) => {
-            let e = match patient_col {
+        // One patient table whose patient column the query dropped: rows are
+        // not patients, and nothing else can count them; unknown, masked.
+        (true, Some(_), None) => None,
+        (true, _, c) => {
+            let e = match c {
                 Some(c) => crate::contributors::Contributors::udaf(contributor_cap)
-                    .call(vec![Expr::Column(c)]),
+                    .call(vec![Expr::Column(c.clone())]),
                 None => count(lit(1i64)),
             };
             extra.push(("__mdc_n".into(), e));
@@ -416,7 +410,11 @@ pub fn analyse(
         visible,
         hidden: Hidden {
             contributors: contributors_at.map(shift),
-            patient_rows: patient_rows.map(|(i, t)| (shift(i), t)),
+            patient_rows: patient_rows.map(|(i, table, all_rows)| PatientRows {
+                column: shift(i),
+                table,
+                all_rows,
+            }),
             persons: persons.into_iter().map(|(v, h)| (v, shift(h))).collect(),
             tops: tops
                 .into_iter()

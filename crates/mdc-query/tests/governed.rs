@@ -851,11 +851,13 @@ async fn contributors_are_bounded_by_rows_per_patient_and_counted_exactly_where_
     // The statistic was derived once and kept in the catalog, correctly.
     let kept = w
         .store
-        .max_rows_per_patient("cohort", 1, "measurement")
+        .table_stats("cohort", 1, "measurement")
         .await
+        .unwrap()
         .unwrap();
     let truth = true_max_rows_per_patient(&w).await;
-    assert_eq!(kept, Some(truth));
+    assert_eq!(kept.max_rows_per_patient, truth);
+    assert_eq!(kept.rows_without_patient, 0);
     assert!(truth > 1);
     // One patient's many rows: the bound (⌈n / m⌉ = 1) cannot tell, so the
     // exact count runs and the mean is masked as one patient's value.
@@ -870,6 +872,10 @@ async fn contributors_are_bounded_by_rows_per_patient_and_counted_exactly_where_
     .unwrap();
     let n = single.checks["rows"].as_u64().unwrap();
     assert_eq!(n, 1);
+    assert!(
+        int(&single.rows[0][1]).is_some_and(|n| n >= 5),
+        "the patient has enough rows that counting rows would have shown the mean"
+    );
     assert!(single.rows[0][0].is_none(), "one patient's mean is masked");
     assert!(single.checks["masks"]
         .to_string()
@@ -887,6 +893,30 @@ async fn contributors_are_bounded_by_rows_per_patient_and_counted_exactly_where_
     assert!(
         renamed.rows.iter().all(|r| r[1].is_none()),
         "one patient's values stay masked however the columns are named"
+    );
+    // Dropping the patient column in a subquery: its rows are not counted
+    // as patients. Many patients still show (every row has a patient) ...
+    let dropped_broad = q(
+        &w,
+        &w.kim,
+        "study",
+        "SELECT c, AVG(v) AS mean_value FROM (SELECT measurement_concept_id AS c, value_as_number AS v FROM cohort.measurement) t GROUP BY c",
+    )
+    .await
+    .unwrap();
+    assert!(dropped_broad.rows.iter().all(|r| r[1].is_some()));
+    // ... and one patient's ten-odd rows stay masked.
+    let dropped_one = q(
+        &w,
+        &w.kim,
+        "study",
+        &format!("SELECT AVG(v) AS mean_value FROM (SELECT value_as_number AS v FROM cohort.measurement WHERE person_id = {one}) t"),
+    )
+    .await
+    .unwrap();
+    assert!(
+        dropped_one.rows[0][0].is_none(),
+        "rows of one patient are one contributor"
     );
 }
 

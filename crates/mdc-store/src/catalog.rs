@@ -595,54 +595,69 @@ impl Store {
         })
     }
 
-    /// The most rows any one patient has in a table of a version, if the
-    /// query engine has derived it (see migration 0004). No PHI: a count.
-    pub async fn max_rows_per_patient(
+    /// Statistics of a table of a version, if the query engine has derived
+    /// them (see migration 0004). No PHI: counts.
+    pub async fn table_stats(
         &self,
         dataset: &str,
         version: i64,
         table: &str,
-    ) -> Result<Option<i64>> {
-        Ok(sqlx::query(
-            "SELECT max_rows_per_patient FROM table_stats WHERE dataset = $1 AND version = $2 AND table_name = $3",
+    ) -> Result<Option<TableStats>> {
+        sqlx::query(
+            "SELECT max_rows_per_patient, rows_without_patient FROM table_stats WHERE dataset = $1 AND version = $2 AND table_name = $3",
         )
         .bind(dataset)
         .bind(version)
         .bind(table)
         .fetch_optional(self.db.pool())
         .await?
-        .map(|r| r.try_get(0))
-        .transpose()?)
+        .map(|r| {
+            Ok(TableStats {
+                max_rows_per_patient: r.try_get(0)?,
+                rows_without_patient: r.try_get(1)?,
+            })
+        })
+        .transpose()
     }
 
-    /// Keeps a derived `max_rows_per_patient`. Versions are immutable, so the
-    /// first value stands; a concurrent second writer changes nothing.
-    pub async fn set_max_rows_per_patient(
+    /// Keeps derived table statistics. Versions are immutable, so the first
+    /// value stands; a concurrent second writer changes nothing.
+    pub async fn set_table_stats(
         &self,
         dataset: &str,
         version: i64,
         table: &str,
-        rows: i64,
+        stats: TableStats,
     ) -> Result<()> {
-        if rows < 0 {
+        if stats.max_rows_per_patient < 0 || stats.rows_without_patient < 0 {
             return Err(StoreError::invalid(
-                "max_rows_per_patient",
-                "must not be negative",
+                "table_stats",
+                "counts must not be negative",
             ));
         }
         sqlx::query(
-            "INSERT INTO table_stats (dataset, version, table_name, max_rows_per_patient, computed_at) \
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (dataset, version, table_name) DO NOTHING",
+            "INSERT INTO table_stats (dataset, version, table_name, max_rows_per_patient, rows_without_patient, computed_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (dataset, version, table_name) DO NOTHING",
         )
         .bind(dataset)
         .bind(version)
         .bind(table)
-        .bind(rows)
+        .bind(stats.max_rows_per_patient)
+        .bind(stats.rows_without_patient)
         .bind(now_text())
         .execute(self.db.pool())
         .await?;
         Ok(())
     }
+}
+
+/// What the query engine keeps about a table of a dataset version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TableStats {
+    /// The most rows any one patient has in the table.
+    pub max_rows_per_patient: i64,
+    /// Rows whose patient column is empty.
+    pub rows_without_patient: i64,
 }
 
 /// The parts of the store that verification needs, movable to a blocking thread.

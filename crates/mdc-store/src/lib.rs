@@ -30,7 +30,7 @@ pub mod vault;
 pub use authz::{Action, Actor, Allowed, Denied, Gate, Resource};
 pub use bench_runs::{BenchRunInfo, NewBenchRun};
 pub use canonical::canonical_json;
-pub use catalog::{DatasetSummary, RegisterRequest, VersionInfo};
+pub use catalog::{DatasetSummary, RegisterRequest, TableStats, VersionInfo};
 pub use config::{Config, PseudonymMode, Root};
 pub use consent::{ConsentFilter, ImportReport, RejectedRow};
 pub use deid_runs::DeidParam;
