@@ -438,7 +438,7 @@ impl Session {
     /// derived now with one pass over the patient column and kept in the
     /// catalog (versions are immutable). `None` when they cannot be had; the
     /// caller then counts exactly.
-    async fn table_stats(&self, store: &Store, name: &str) -> Option<TableStats> {
+    async fn table_stats(&self, store: &Store, name: &str, limit: Duration) -> Option<TableStats> {
         let src = self.sources.get(name)?;
         let key = (src.dataset.clone(), src.version, src.table.clone());
         if let Some(t) = per_patient_cache().lock().ok()?.get(&key) {
@@ -453,7 +453,8 @@ impl Session {
             None => {
                 let patient = Expr::Column(Column::from_name(src.patient.clone()));
                 let with = patient.clone().is_not_null();
-                let batches = DataFrame::new(self.ctx.state(), src.scan.clone())
+                // Under the query's own time limit; past it, count exactly.
+                let derive = DataFrame::new(self.ctx.state(), src.scan.clone())
                     .aggregate(
                         vec![patient.clone()],
                         vec![count(lit(1i64)).alias("n"), max(with).alias("known")],
@@ -471,8 +472,11 @@ impl Session {
                         )
                     })
                     .ok()?
-                    .collect()
+                    .collect();
+                let batches = tokio::time::timeout(limit, derive)
                     .await
+                    .map_err(|_| tracing::warn!("statistics of {name}: over the time limit"))
+                    .ok()?
                     .map_err(|e| tracing::warn!("statistics of {name}: {e}"))
                     .ok()?;
                 // Over no rows, MAX and SUM are NULL: zero.
@@ -841,7 +845,7 @@ async fn compute_with(
     // After the access checks: deriving it reads the table.
     let per_patient = match &shape {
         Shape::Aggregate(a) => match &a.hidden.patient_rows {
-            Some(pr) => match session.table_stats(store, &pr.table).await {
+            Some(pr) => match session.table_stats(store, &pr.table, limits.timeout).await {
                 // Counting all rows counts patients' rows only if every row
                 // has a patient.
                 Some(t) if !pr.all_rows || t.rows_without_patient == 0 => {
