@@ -27,9 +27,7 @@ use datafusion::dataframe::DataFrame;
 use datafusion::execution::cache::cache_manager::{CacheManager, CacheManagerConfig};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::functions_aggregate::expr_fn::{count, max, sum};
-use datafusion::logical_expr::{
-    in_list, lit, Expr, ExprFunctionExt, LogicalPlan, TableScanBuilder, TableSource,
-};
+use datafusion::logical_expr::{in_list, lit, Expr, LogicalPlan, TableScanBuilder, TableSource};
 use datafusion::prelude::{col, ParquetReadOptions, SessionConfig, SessionContext};
 use futures::StreamExt;
 use mdc_store::{Actor, CellPatients, NewOutput, OutputInfo, PolicyRecord, Store, TableStats};
@@ -452,22 +450,21 @@ impl Session {
             Some(t) => t,
             None => {
                 let patient = Expr::Column(Column::from_name(src.patient.clone()));
-                let with = patient.clone().is_not_null();
-                // Under the query's own time limit; past it, count exactly.
+                // Per patient value: its rows (`k`; 0 for the empty value's
+                // group) and all rows (`n`). Grouped counts, sums and maxima
+                // only: they have DataFusion's fast grouped accumulators.
                 let derive = DataFrame::new(self.ctx.state(), src.scan.clone())
                     .aggregate(
                         vec![patient.clone()],
-                        vec![count(lit(1i64)).alias("n"), max(with).alias("known")],
+                        vec![count(lit(1i64)).alias("n"), count(patient).alias("k")],
                     )
                     .and_then(|d| {
                         d.aggregate(
                             vec![],
                             vec![
-                                max(col("n")).filter(col("known")).build()?.alias("m"),
-                                sum(col("n"))
-                                    .filter(col("known").is_false())
-                                    .build()?
-                                    .alias("missing"),
+                                max(col("k")).alias("m"),
+                                sum(col("n")).alias("rows"),
+                                sum(col("k")).alias("with_patient"),
                             ],
                         )
                     })
@@ -490,7 +487,7 @@ impl Session {
                 };
                 let stats = TableStats {
                     max_rows_per_patient: value(0),
-                    rows_without_patient: value(1),
+                    rows_without_patient: value(1).saturating_sub(value(2)),
                 };
                 store
                     .set_table_stats(&src.dataset, src.version, &src.table, stats)
