@@ -942,3 +942,134 @@ fn bounded_contributor_rule_agrees_with_exact_counts() {
         }
     }
 }
+
+#[tokio::test]
+async fn rows_without_a_patient_are_never_counted_as_contributors() {
+    use datafusion::arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use mdc_types::manifest::{
+        Manifest, ManifestFile, ManifestKind, ManifestTable, PolicyRef, Rejected, SourceRef,
+        MANIFEST_FILE, MANIFEST_FORMAT,
+    };
+    use std::sync::Arc;
+    let w = world().await;
+    // 100 rows with no patient (kind x), 30 patients with 10 rows each (kind
+    // y): counting x's rows against 10 rows per patient would claim 10
+    // patients where there are none.
+    let mut pid = vec![None; 100];
+    let mut kind = vec!["x"; 100];
+    for p in 0..30 {
+        for _ in 0..10 {
+            pid.push(Some(w.ids[p]));
+            kind.push("y");
+        }
+    }
+    let value: Vec<f64> = (0..pid.len()).map(|i| i as f64).collect();
+    let batch = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![
+            Field::new("person_id", DataType::Int64, true),
+            Field::new("kind", DataType::Utf8, false),
+            Field::new("value", DataType::Float64, false),
+        ])),
+        vec![
+            Arc::new(Int64Array::from(pid)) as ArrayRef,
+            Arc::new(StringArray::from(kind)),
+            Arc::new(Float64Array::from(value)),
+        ],
+    )
+    .unwrap();
+    let dir = w._dir.path().join("events");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("events.parquet");
+    mdc_table::write_parquet_atomic(&file, std::slice::from_ref(&batch)).unwrap();
+    let manifest = Manifest {
+        format_version: MANIFEST_FORMAT,
+        kind: ManifestKind::Tables,
+        tables: vec![ManifestTable {
+            name: "events".into(),
+            files: vec![ManifestFile {
+                path: "events.parquet".into(),
+                sha256: mdc_table::sha256_file(&file).unwrap(),
+                rows: Some(batch.num_rows() as u64),
+            }],
+            schema: serde_json::Value::Null,
+            patient_column: Some("person_id".into()),
+        }],
+        files: vec![],
+        key_id: w.store.pseudonymizer().unwrap().key_id().to_owned(),
+        pseudonym_mode: "keyed".into(),
+        policy: PolicyRef {
+            name: "test".into(),
+            sha256: "0".repeat(64),
+        },
+        source: SourceRef {
+            description: "test events with rows that have no patient".into(),
+            sha256: "0".repeat(64),
+        },
+        created_at: mdc_store::audit::now_text(),
+        mdc_version: "test".into(),
+        rejected: Rejected::default(),
+    };
+    std::fs::write(
+        dir.join(MANIFEST_FILE),
+        serde_json::to_string(&manifest).unwrap(),
+    )
+    .unwrap();
+    w.store
+        .dataset_register(
+            &w.steward,
+            &RegisterRequest {
+                name: "events".into(),
+                path: dir,
+                use_codes: Some("HMB".into()),
+                opt_in_only: false,
+                no_manifest_reason: None,
+            },
+        )
+        .await
+        .unwrap();
+    w.store
+        .grant_add(
+            &w.steward,
+            "study",
+            "events",
+            Some(1),
+            GrantLevel::Aggregate,
+        )
+        .await
+        .unwrap();
+    // With the patient column: kind x has no patient behind it.
+    let direct = q(
+        &w,
+        &w.kim,
+        "study",
+        "SELECT kind, AVG(value) AS mean_value FROM events GROUP BY kind ORDER BY kind",
+    )
+    .await
+    .unwrap();
+    assert!(
+        direct.rows[0][1].is_none(),
+        "rows without a patient: masked"
+    );
+    assert!(direct.rows[1][1].is_some(), "30 patients: shown");
+    let stats = w
+        .store
+        .table_stats("events", 1, "events")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (stats.max_rows_per_patient, stats.rows_without_patient),
+        (10, 100)
+    );
+    // Without it, rows cannot stand for patients here: both masked.
+    let dropped = q(
+        &w,
+        &w.kim,
+        "study",
+        "SELECT k, AVG(v) AS mean_value FROM (SELECT kind AS k, value AS v FROM events) t GROUP BY k ORDER BY k",
+    )
+    .await
+    .unwrap();
+    assert!(dropped.rows.iter().all(|r| r[1].is_none()));
+}
