@@ -978,7 +978,8 @@ async fn rows_without_a_patient_are_never_counted_as_contributors() {
         ],
     )
     .unwrap();
-    let dir = w._dir.path().join("events");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("events");
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("events.parquet");
     mdc_table::write_parquet_atomic(&file, std::slice::from_ref(&batch)).unwrap();
