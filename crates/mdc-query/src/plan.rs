@@ -316,10 +316,28 @@ pub fn analyse(
     // Without spoofing, a column of a single-table input named like the
     // patient column is that table's patient column (it is the only source).
     let single = single_table(&agg.input, patient_tables);
+    // A shown COUNT(DISTINCT patient) over the same column already is the
+    // contributor count of its row (a FILTER only lowers it: masks more).
+    let reuse = patient_col.as_ref().and_then(|pc| {
+        traced.iter().enumerate().find_map(|(v, t)| {
+            if t.kind != ColumnKind::PersonCount {
+                return None;
+            }
+            match agg.aggr_expr.get(t.aggr?).map(|e| strip_alias(e.clone())) {
+                Some(Expr::AggregateFunction(af))
+                    if matches!(af.params.args.first(), Some(Expr::Column(c)) if c == pc) =>
+                {
+                    Some(v)
+                }
+                _ => None,
+            }
+        })
+    });
     let mut patient_rows = None;
     let contributors_at = match (needs_contributors, &single, &patient_col) {
         (false, _, _) => None,
         _ if spoofed => None,
+        _ if reuse.is_some() => None,
         (true, Some(table), c) if bound => {
             let (e, all_rows) = match c {
                 Some(c) => (count(Expr::Column(c.clone())), false),
@@ -409,7 +427,11 @@ pub fn analyse(
         having,
         visible,
         hidden: Hidden {
-            contributors: contributors_at.map(shift),
+            contributors: if spoofed {
+                None
+            } else {
+                reuse.or(contributors_at.map(shift))
+            },
             patient_rows: patient_rows.map(|(i, table, all_rows)| PatientRows {
                 column: shift(i),
                 table,

@@ -1074,3 +1074,34 @@ async fn rows_without_a_patient_are_never_counted_as_contributors() {
     .unwrap();
     assert!(dropped.rows.iter().all(|r| r[1].is_none()));
 }
+
+#[tokio::test]
+async fn a_shown_person_count_serves_as_its_rows_contributors_over_joins() {
+    let w = world().await;
+    let sql = |filter: &str| {
+        format!(
+            "SELECT p.sex, COUNT(DISTINCT p.person_id) AS patients, AVG(m.value_as_number) AS mean_value \
+             FROM cohort.person p JOIN cohort.measurement m ON m.person_id = p.person_id {filter} GROUP BY p.sex ORDER BY p.sex"
+        )
+    };
+    let broad = q(&w, &w.kim, "study", &sql("")).await.unwrap();
+    assert!(broad
+        .rows
+        .iter()
+        .all(|r| int(&r[1]).is_some_and(|n| n >= 5) && r[2].is_some()));
+    let one = w.ids[7];
+    let single = q(
+        &w,
+        &w.kim,
+        "study",
+        &sql(&format!("WHERE p.person_id = {one}")),
+    )
+    .await
+    .unwrap();
+    assert_eq!(single.rows.len(), 1);
+    assert!(single.rows[0][1].is_none(), "one patient: count masked");
+    assert!(single.rows[0][2].is_none(), "and the mean, one contributor");
+    assert!(single.checks["masks"]
+        .to_string()
+        .contains("few_contributors"));
+}
