@@ -94,7 +94,6 @@ pub struct Session {
     /// Registered name → the table behind it, for tables with a patient
     /// column (the bound on contributors, `plan::Hidden::patient_rows`).
     sources: HashMap<String, Arc<SourceTable>>,
-    bounded: HashSet<String>,
 }
 
 /// A granted table with a patient column, unfiltered, for its statistics.
@@ -426,7 +425,6 @@ impl Session {
             ctx,
             names,
             patients,
-            bounded: sources.keys().cloned().collect(),
             sources,
         })
     }
@@ -655,7 +653,8 @@ pub async fn run_in(
     } else {
         Vec::new()
     };
-    let mut computed = compute(store, actor, session, sql, limits, Sets::Defer, true).await?;
+    let mut computed =
+        compute(store, actor, session, sql, limits, Sets::Defer, Pass::First).await?;
     let threshold = i64::try_from(policy.min_count).unwrap_or(i64::MAX);
     let close = computed.person_counts.iter().any(|n| {
         released
@@ -663,7 +662,7 @@ pub async fn run_in(
             .any(|m| n.saturating_sub(*m).saturating_abs() < threshold)
     });
     if close {
-        computed = compute(store, actor, session, sql, limits, Sets::Mask, false).await?;
+        computed = compute(store, actor, session, sql, limits, Sets::Mask, Pass::Again).await?;
     }
     let Computed {
         shape_name,
@@ -741,28 +740,6 @@ pub async fn run_in(
     })
 }
 
-async fn compute(
-    store: &Store,
-    actor: &Actor,
-    session: &Session,
-    sql: &str,
-    limits: &Limits,
-    sets: Sets,
-    check_access: bool,
-) -> Result<Computed, QueryError> {
-    compute_with(
-        store,
-        actor,
-        session,
-        sql,
-        limits,
-        sets,
-        check_access,
-        false,
-    )
-    .await
-}
-
 /// Contributors of a cell from its `n` rows with a patient and the table's
 /// most rows per patient `m` (at least ⌈n / m⌉ patients), when that settles
 /// the verdict: `cap` when the bound reaches it (what the exact count,
@@ -786,18 +763,26 @@ pub fn bounded_contributors(n: i64, m: i64, cap: u64) -> Option<i64> {
     }
 }
 
-/// `exact`: count contributors per row even where the rows-per-patient bound
-/// could settle them (the second try, when it could not).
-#[allow(clippy::too_many_arguments)]
-async fn compute_with(
+/// Which try of a query this is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pass {
+    /// Checks (and audits) access to every dataset touched.
+    First,
+    /// Access was checked by an earlier pass of the same request.
+    Again,
+    /// As `Again`, counting contributors per row even where the
+    /// rows-per-patient bound could settle them (it could not).
+    Exact,
+}
+
+async fn compute(
     store: &Store,
     actor: &Actor,
     session: &Session,
     sql: &str,
     limits: &Limits,
     sets: Sets,
-    check_access: bool,
-    exact: bool,
+    pass: Pass,
 ) -> Result<Computed, QueryError> {
     let policy = &session.policy;
     let (plan, touched) = session.plan(sql).await?;
@@ -810,14 +795,14 @@ async fn compute_with(
         want_tops,
         want_sets,
         cap,
-        &session.bounded,
-        !exact,
+        &|name| session.sources.contains_key(name),
+        pass != Pass::Exact,
     )?;
     let level = match &shape {
         Shape::Aggregate(_) => GrantLevel::Aggregate,
         Shape::Record { .. } => GrantLevel::Record,
     };
-    for (dataset, version) in touched.iter().filter(|_| check_access) {
+    for (dataset, version) in touched.iter().filter(|_| pass == Pass::First) {
         match store
             .access_check(actor, &session.project, dataset, Some(*version), level)
             .await
@@ -849,8 +834,14 @@ async fn compute_with(
                     Some(t.max_rows_per_patient)
                 }
                 _ => {
-                    return Box::pin(compute_with(
-                        store, actor, session, sql, limits, sets, false, true,
+                    return Box::pin(compute(
+                        store,
+                        actor,
+                        session,
+                        sql,
+                        limits,
+                        sets,
+                        Pass::Exact,
                     ))
                     .await
                 }
@@ -938,8 +929,14 @@ async fn compute_with(
         }
     }
     if unsettled {
-        return Box::pin(compute_with(
-            store, actor, session, sql, limits, sets, false, true,
+        return Box::pin(compute(
+            store,
+            actor,
+            session,
+            sql,
+            limits,
+            sets,
+            Pass::Exact,
         ))
         .await;
     }
@@ -1102,7 +1099,16 @@ pub async fn submit(
     };
     let conflict = |m: String| QueryError::Store(mdc_store::StoreError::Conflict(m));
     let session = Session::open(store, actor, &info.project, limits).await?;
-    let again = compute(store, actor, &session, sql, limits, Sets::ForSubmit, true).await?;
+    let again = compute(
+        store,
+        actor,
+        &session,
+        sql,
+        limits,
+        Sets::ForSubmit,
+        Pass::First,
+    )
+    .await?;
     if !same_result(&again.csv, &held) {
         return Err(conflict(format!(
             "output {id}: the data behind it changed since it was computed (consent withdrawn or grants changed); run the query again and submit the new output"

@@ -201,7 +201,7 @@ fn trace(
 /// The table an aggregate's input reads, when it reads exactly one table in
 /// `tables` (those with a patient column) through filters, projections and
 /// aliases only: each input row is one row of it.
-fn single_table(input: &LogicalPlan, tables: &HashSet<String>) -> Option<String> {
+fn single_table(input: &LogicalPlan, tables: &dyn Fn(&str) -> bool) -> Option<String> {
     let mut node = input;
     loop {
         node = match node {
@@ -210,7 +210,7 @@ fn single_table(input: &LogicalPlan, tables: &HashSet<String>) -> Option<String>
             LogicalPlan::Projection(p) => &p.input,
             LogicalPlan::TableScan(t) => {
                 let name = t.table_name.to_string();
-                return tables.contains(&name).then_some(name);
+                return tables(&name).then_some(name);
             }
             _ => return None,
         };
@@ -226,7 +226,7 @@ pub fn analyse(
     want_tops: bool,
     want_persons: bool,
     contributor_cap: u64,
-    patient_tables: &HashSet<String>,
+    patient_tables: &dyn Fn(&str) -> bool,
     bound: bool,
 ) -> Result<Shape, QueryError> {
     let mut path: Vec<&LogicalPlan> = Vec::new();
