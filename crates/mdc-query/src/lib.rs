@@ -10,6 +10,7 @@
 //! `mdc-store`, from which only a reviewer who is not the author releases them.
 
 pub mod catalog;
+mod consent;
 pub mod contributors;
 pub use mdc_store::differencing;
 

@@ -943,14 +943,101 @@ fn bounded_contributor_rule_agrees_with_exact_counts() {
     }
 }
 
-#[tokio::test]
-async fn rows_without_a_patient_are_never_counted_as_contributors() {
-    use datafusion::arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
-    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+/// Registers a one-table dataset `name` (table `events`, patient column
+/// `person_id`) of the given files, each written with at most
+/// `row_group_rows` rows per row group, and grants it to "study".
+async fn register_events(
+    w: &World,
+    name: &str,
+    files: &[Vec<datafusion::arrow::array::RecordBatch>],
+    row_group_rows: Option<usize>,
+    opt_in_only: bool,
+) -> tempfile::TempDir {
+    use datafusion::parquet::arrow::ArrowWriter;
+    use datafusion::parquet::file::properties::WriterProperties;
     use mdc_types::manifest::{
         Manifest, ManifestFile, ManifestKind, ManifestTable, PolicyRef, Rejected, SourceRef,
         MANIFEST_FILE, MANIFEST_FORMAT,
     };
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut entries = Vec::new();
+    for (i, batches) in files.iter().enumerate() {
+        let path = format!("events-{i}.parquet");
+        let file = dir.join(&path);
+        let props = WriterProperties::builder()
+            .set_max_row_group_row_count(row_group_rows)
+            .build();
+        let mut writer = ArrowWriter::try_new(
+            std::fs::File::create(&file).unwrap(),
+            batches[0].schema(),
+            Some(props),
+        )
+        .unwrap();
+        for b in batches {
+            writer.write(b).unwrap();
+        }
+        writer.close().unwrap();
+        entries.push(ManifestFile {
+            path,
+            sha256: mdc_table::sha256_file(&file).unwrap(),
+            rows: Some(batches.iter().map(|b| b.num_rows() as u64).sum()),
+        });
+    }
+    let manifest = Manifest {
+        format_version: MANIFEST_FORMAT,
+        kind: ManifestKind::Tables,
+        tables: vec![ManifestTable {
+            name: "events".into(),
+            files: entries,
+            schema: serde_json::Value::Null,
+            patient_column: Some("person_id".into()),
+        }],
+        files: vec![],
+        key_id: w.store.pseudonymizer().unwrap().key_id().to_owned(),
+        pseudonym_mode: "keyed".into(),
+        policy: PolicyRef {
+            name: "test".into(),
+            sha256: "0".repeat(64),
+        },
+        source: SourceRef {
+            description: format!("test dataset {name}"),
+            sha256: "0".repeat(64),
+        },
+        created_at: mdc_store::audit::now_text(),
+        mdc_version: "test".into(),
+        rejected: Rejected::default(),
+    };
+    std::fs::write(
+        dir.join(MANIFEST_FILE),
+        serde_json::to_string(&manifest).unwrap(),
+    )
+    .unwrap();
+    w.store
+        .dataset_register(
+            &w.steward,
+            &RegisterRequest {
+                name: name.into(),
+                path: dir,
+                use_codes: Some("HMB".into()),
+                opt_in_only,
+                no_manifest_reason: None,
+            },
+        )
+        .await
+        .unwrap();
+    w.store
+        .grant_add(&w.steward, "study", name, Some(1), GrantLevel::Aggregate)
+        .await
+        .unwrap();
+    tmp
+}
+
+#[tokio::test]
+async fn rows_without_a_patient_are_never_counted_as_contributors() {
+    use datafusion::arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
     use std::sync::Arc;
     let w = world().await;
     // 100 rows with no patient (kind x), 30 patients with 10 rows each (kind
@@ -978,67 +1065,7 @@ async fn rows_without_a_patient_are_never_counted_as_contributors() {
         ],
     )
     .unwrap();
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("events");
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("events.parquet");
-    mdc_table::write_parquet_atomic(&file, std::slice::from_ref(&batch)).unwrap();
-    let manifest = Manifest {
-        format_version: MANIFEST_FORMAT,
-        kind: ManifestKind::Tables,
-        tables: vec![ManifestTable {
-            name: "events".into(),
-            files: vec![ManifestFile {
-                path: "events.parquet".into(),
-                sha256: mdc_table::sha256_file(&file).unwrap(),
-                rows: Some(batch.num_rows() as u64),
-            }],
-            schema: serde_json::Value::Null,
-            patient_column: Some("person_id".into()),
-        }],
-        files: vec![],
-        key_id: w.store.pseudonymizer().unwrap().key_id().to_owned(),
-        pseudonym_mode: "keyed".into(),
-        policy: PolicyRef {
-            name: "test".into(),
-            sha256: "0".repeat(64),
-        },
-        source: SourceRef {
-            description: "test events with rows that have no patient".into(),
-            sha256: "0".repeat(64),
-        },
-        created_at: mdc_store::audit::now_text(),
-        mdc_version: "test".into(),
-        rejected: Rejected::default(),
-    };
-    std::fs::write(
-        dir.join(MANIFEST_FILE),
-        serde_json::to_string(&manifest).unwrap(),
-    )
-    .unwrap();
-    w.store
-        .dataset_register(
-            &w.steward,
-            &RegisterRequest {
-                name: "events".into(),
-                path: dir,
-                use_codes: Some("HMB".into()),
-                opt_in_only: false,
-                no_manifest_reason: None,
-            },
-        )
-        .await
-        .unwrap();
-    w.store
-        .grant_add(
-            &w.steward,
-            "study",
-            "events",
-            Some(1),
-            GrantLevel::Aggregate,
-        )
-        .await
-        .unwrap();
+    let _tmp = register_events(&w, "events", &[vec![batch]], None, false).await;
     // With the patient column: kind x has no patient behind it.
     let direct = q(
         &w,
@@ -1104,4 +1131,147 @@ async fn a_shown_person_count_serves_as_its_rows_contributors_over_joins() {
     assert!(single.checks["masks"]
         .to_string()
         .contains("few_contributors"));
+}
+
+/// Three files of 97 rows in row groups of 8; patients 0..20 in turn, every
+/// 11th row without one.
+fn visits(
+    w: &World,
+) -> (
+    Vec<Vec<datafusion::arrow::array::RecordBatch>>,
+    Vec<Option<i64>>,
+) {
+    use datafusion::arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use std::sync::Arc;
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("person_id", DataType::Int64, true),
+        Field::new("value", DataType::Float64, false),
+    ]));
+    let mut files = Vec::new();
+    let mut all = Vec::new();
+    for f in 0..3 {
+        let pid: Vec<Option<i64>> = (0..97)
+            .map(|r| f * 97 + r)
+            .map(|i| (i % 11 != 0).then(|| w.ids[i % 20]))
+            .collect();
+        all.extend(pid.iter().copied());
+        let value: Vec<f64> = (0..97).map(f64::from).collect();
+        let batch = RecordBatch::try_new(
+            Arc::clone(&schema),
+            vec![
+                Arc::new(Int64Array::from(pid)) as ArrayRef,
+                Arc::new(Float64Array::from(value)),
+            ],
+        )
+        .unwrap();
+        files.push(vec![batch]);
+    }
+    (files, all)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consent_skips_opted_out_rows_in_every_file_and_row_group_and_never_trusts_footers() {
+    let w = world().await;
+    let (files, all) = visits(&w);
+    let _tmp = register_events(&w, "visits", &files, Some(8), false).await;
+    let count = |sql: &'static str| {
+        let w = &w;
+        async move { int(&q(w, &w.kim, "study", sql).await.unwrap().rows[0][0]) }
+    };
+    assert_eq!(count("SELECT COUNT(*) FROM visits").await, Some(291));
+    let mut out = Vec::new();
+    for (n, i) in [3usize, 7, 12].into_iter().enumerate() {
+        w.store
+            .consent_withdraw(
+                &w.steward,
+                &SourceId::new(mdc_query::synth::mrn(i)),
+                "*",
+                None,
+            )
+            .await
+            .unwrap();
+        out.push(w.ids[i]);
+        let kept = |rows: &[Option<i64>]| {
+            rows.iter()
+                .filter(|p| p.is_none_or(|p| !out.contains(&p)))
+                .count() as i64
+        };
+        // The footers say 291 rows; COUNT(*) must not be answered from them.
+        assert_eq!(
+            count("SELECT COUNT(*) FROM visits").await,
+            Some(kept(&all)),
+            "after {} opt-outs",
+            n + 1
+        );
+        // Row groups that are all one patient's rows, or none of them.
+        assert_eq!(
+            count("SELECT COUNT(*) FROM visits WHERE value < 8").await,
+            Some(kept(
+                &all.iter()
+                    .enumerate()
+                    .filter(|(i, _)| i % 97 < 8)
+                    .map(|(_, p)| *p)
+                    .collect::<Vec<_>>()
+            )),
+        );
+    }
+    // The listing would meet a limit from the first two files' footers (194
+    // rows); after consent they hold fewer than 180, so the third is read too.
+    let first_two: i64 = all[..194]
+        .iter()
+        .filter(|p| p.is_none_or(|p| !out.contains(&p)))
+        .count() as i64;
+    assert!(first_two < 180, "{first_two}");
+    assert_eq!(
+        count("SELECT COUNT(*) FROM (SELECT person_id, value FROM visits LIMIT 180) t").await,
+        Some(180)
+    );
+    let opted_out = q(
+        &w,
+        &w.kim,
+        "study",
+        &format!(
+            "SELECT COUNT(*) AS n FROM visits WHERE person_id IN ({}, {}, {})",
+            out[0], out[1], out[2]
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(int(&opted_out.rows[0][0]), None, "zero rows: masked");
+    assert_eq!(opted_out.checks["masks"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opt_in_only_datasets_read_only_the_opted_in_patients_rows() {
+    let w = world().await;
+    let (files, all) = visits(&w);
+    let _tmp = register_events(&w, "registry", &files, Some(8), true).await;
+    let count = || async {
+        int(&q(&w, &w.kim, "study", "SELECT COUNT(*) FROM registry")
+            .await
+            .unwrap()
+            .rows[0][0])
+    };
+    assert_eq!(count().await, None, "nobody opted in: no rows, masked");
+    let opted_in = [1usize, 2, 4, 5, 6, 9];
+    let mut csv = String::from("patient_id,purpose,status,effective\n");
+    for i in opted_in {
+        csv += &mdc_query::synth::mrn(i);
+        csv += ",*,opt-in,2020-01-01\n";
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("consent.csv");
+    std::fs::write(&path, csv).unwrap();
+    w.store.consent_import(&w.steward, &path).await.unwrap();
+    let ids: Vec<i64> = opted_in.iter().map(|i| w.ids[*i]).collect();
+    let expected = all
+        .iter()
+        .filter(|p| p.is_some_and(|p| ids.contains(&p)))
+        .count() as i64;
+    assert_eq!(
+        count().await,
+        Some(expected),
+        "rows without a patient stay out"
+    );
 }
