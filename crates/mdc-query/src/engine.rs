@@ -776,7 +776,20 @@ async fn compute(
         want_tops,
         want_sets,
         cap,
-        &|name| session.sources.contains_key(name),
+        &|name| {
+            let src = session.sources.get(name)?;
+            let key = (src.dataset.clone(), src.version, src.table.clone());
+            let lacking = per_patient_cache()
+                .lock()
+                .ok()
+                .and_then(|m| m.get(&key).map(|t| t.rows_without_patient > 0))
+                .unwrap_or(false);
+            Some(if lacking {
+                plan::PatientTable::SomeRowsLackAPatient
+            } else {
+                plan::PatientTable::NotKnownToLack
+            })
+        },
         pass != Pass::Exact,
     )?;
     let level = match &shape {

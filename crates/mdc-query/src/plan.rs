@@ -38,8 +38,9 @@ pub struct Hidden {
     pub contributors: Option<usize>,
     /// Instead of contributors, for an aggregate over one table: the hidden
     /// column counting each cell's rows with a patient, the table, and
-    /// whether it counts all rows (the query dropped the patient column; then
-    /// it holds only if the table has no rows without a patient). With the
+    /// whether it counts all rows (cheaper, or the query dropped the patient
+    /// column; then it holds only if the table has no rows without a
+    /// patient, else the engine counts exactly). With the
     /// table's most rows per patient `m`, a cell of `n` rows has at least
     /// ⌈n / m⌉ patients; only cells that bound cannot settle need the exact
     /// count (engine.rs runs the query again for those).
@@ -217,6 +218,16 @@ fn single_table(input: &LogicalPlan, tables: &dyn Fn(&str) -> bool) -> Option<St
     }
 }
 
+/// What the session knows of a table with a patient column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PatientTable {
+    /// Its statistics say some rows have no patient.
+    SomeRowsLackAPatient,
+    /// Every row has one, or its statistics are not known yet (the engine
+    /// checks before it relies on that).
+    NotKnownToLack,
+}
+
 /// Classifies a plan and, for aggregates, adds the hidden statistics columns.
 // The session builds the set with the default hasher; generality buys nothing.
 #[allow(clippy::implicit_hasher)]
@@ -226,7 +237,7 @@ pub fn analyse(
     want_tops: bool,
     want_persons: bool,
     contributor_cap: u64,
-    patient_tables: &dyn Fn(&str) -> bool,
+    patient_tables: &dyn Fn(&str) -> Option<PatientTable>,
     bound: bool,
 ) -> Result<Shape, QueryError> {
     let mut path: Vec<&LogicalPlan> = Vec::new();
@@ -315,7 +326,7 @@ pub fn analyse(
     });
     // Without spoofing, a column of a single-table input named like the
     // patient column is that table's patient column (it is the only source).
-    let single = single_table(&agg.input, patient_tables);
+    let single = single_table(&agg.input, &|n| patient_tables(n).is_some());
     // A shown COUNT(DISTINCT patient) over the same column already is the
     // contributor count of its row (a FILTER only lowers it: masks more).
     let reuse = patient_col.as_ref().and_then(|pc| {
@@ -339,9 +350,12 @@ pub fn analyse(
         _ if spoofed => None,
         _ if reuse.is_some() => None,
         (true, Some(table), c) if bound => {
+            // Counting all rows spares decoding the patient column; it counts
+            // patients' rows unless the table has rows without one.
+            let lacking = patient_tables(table) == Some(PatientTable::SomeRowsLackAPatient);
             let (e, all_rows) = match c {
-                Some(c) => (count(Expr::Column(c.clone())), false),
-                None => (count(lit(1i64)), true),
+                Some(c) if lacking => (count(Expr::Column(c.clone())), false),
+                _ => (count(lit(1i64)), true),
             };
             patient_rows = Some((extra.len(), table.clone(), all_rows));
             extra.push(("__mdc_rows".into(), e));
