@@ -22,6 +22,7 @@ pub const QUERIES: &[(&str, &str)] = &[
     ("prevalence_by_condition", "SELECT condition_concept_id, COUNT(DISTINCT person_id) AS patients FROM cohort.condition_occurrence GROUP BY condition_concept_id ORDER BY condition_concept_id"),
     ("measurements_by_concept_year", "SELECT measurement_concept_id, measurement_year, COUNT(*) AS n, AVG(value_as_number) AS mean_value FROM cohort.measurement GROUP BY 1, 2 ORDER BY 1, 2"),
     ("join_person_condition_measurement", "SELECT p.sex, c.condition_concept_id, COUNT(DISTINCT p.person_id) AS patients, AVG(m.value_as_number) AS mean_value FROM cohort.person p JOIN cohort.condition_occurrence c ON c.person_id = p.person_id JOIN cohort.measurement m ON m.person_id = p.person_id WHERE m.measurement_concept_id = 3004410 GROUP BY 1, 2 ORDER BY 1, 2"),
+    ("sepsis_cohort_measurements", "SELECT p.sex, COUNT(DISTINCT p.person_id) AS patients, AVG(m.value_as_number) AS mean_value FROM cohort.condition_occurrence c JOIN cohort.person p ON p.person_id = c.person_id JOIN cohort.measurement m ON m.person_id = c.person_id WHERE c.condition_concept_id = 132797 GROUP BY p.sex ORDER BY p.sex"),
 ];
 
 #[tokio::main(flavor = "multi_thread")]
@@ -299,6 +300,19 @@ async fn main() {
             .await
             .unwrap();
         store.output_release(&rev, first.output.id).await.unwrap();
+        if std::env::var("MDC_PLAN").is_ok() {
+            let b = ctx
+                .sql(&format!("EXPLAIN ANALYZE {sql}"))
+                .await
+                .unwrap()
+                .collect()
+                .await
+                .unwrap();
+            eprintln!(
+                "RAW PLAN\n{}",
+                datafusion::arrow::util::pretty::pretty_format_batches(&b).unwrap()
+            );
+        }
         let mut raw = f64::INFINITY;
         let mut gov = f64::INFINITY;
         let mut sess = f64::INFINITY;

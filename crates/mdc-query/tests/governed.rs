@@ -1134,7 +1134,8 @@ async fn a_shown_person_count_serves_as_its_rows_contributors_over_joins() {
 }
 
 /// Three files of 97 rows in row groups of 8; patients 0..20 in turn, every
-/// 11th row without one.
+/// 11th row without one; `value` is the row's number (the largest, 290, is
+/// patient 10's).
 fn visits(
     w: &World,
 ) -> (
@@ -1150,13 +1151,13 @@ fn visits(
     ]));
     let mut files = Vec::new();
     let mut all = Vec::new();
-    for f in 0..3 {
+    for f in 0..3u32 {
         let pid: Vec<Option<i64>> = (0..97)
-            .map(|r| f * 97 + r)
+            .map(|r| (f * 97 + r) as usize)
             .map(|i| (i % 11 != 0).then(|| w.ids[i % 20]))
             .collect();
         all.extend(pid.iter().copied());
-        let value: Vec<f64> = (0..97).map(f64::from).collect();
+        let value: Vec<f64> = (0..97).map(|r| f64::from(f * 97 + r)).collect();
         let batch = RecordBatch::try_new(
             Arc::clone(&schema),
             vec![
@@ -1180,8 +1181,15 @@ async fn consent_skips_opted_out_rows_in_every_file_and_row_group_and_never_trus
         async move { int(&q(w, &w.kim, "study", sql).await.unwrap().rows[0][0]) }
     };
     assert_eq!(count("SELECT COUNT(*) FROM visits").await, Some(291));
+    assert_eq!(
+        q(&w, &w.kim, "study", "SELECT MAX(value) FROM visits")
+            .await
+            .unwrap()
+            .rows[0][0],
+        Some(mdc_query::disclosure::Value::Float(290.0))
+    );
     let mut out = Vec::new();
-    for (n, i) in [3usize, 7, 12].into_iter().enumerate() {
+    for (n, i) in [10usize, 3, 7].into_iter().enumerate() {
         w.store
             .consent_withdraw(
                 &w.steward,
@@ -1206,7 +1214,7 @@ async fn consent_skips_opted_out_rows_in_every_file_and_row_group_and_never_trus
         );
         // Row groups that are all one patient's rows, or none of them.
         assert_eq!(
-            count("SELECT COUNT(*) FROM visits WHERE value < 8").await,
+            count("SELECT COUNT(*) FROM visits WHERE value % 97 < 8").await,
             Some(kept(
                 &all.iter()
                     .enumerate()
@@ -1216,6 +1224,14 @@ async fn consent_skips_opted_out_rows_in_every_file_and_row_group_and_never_trus
             )),
         );
     }
+    // Nor MAX from their statistics: 290 was patient 10's.
+    assert_eq!(
+        q(&w, &w.kim, "study", "SELECT MAX(value) FROM visits")
+            .await
+            .unwrap()
+            .rows[0][0],
+        Some(mdc_query::disclosure::Value::Float(289.0))
+    );
     // The listing would meet a limit from the first two files' footers (194
     // rows); after consent they hold fewer than 180, so the third is read too.
     let first_two: i64 = all[..194]
