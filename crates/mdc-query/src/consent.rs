@@ -22,6 +22,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use async_trait::async_trait;
@@ -234,12 +235,14 @@ impl Runs {
     }
 }
 
-/// The selection of one file, from the cache or computed now (off the async
-/// threads).
+/// The selection of one file: from this process's cache, else the data
+/// root's `cache/consent/` (so that one-shot CLI queries find it too), else
+/// computed now, off the async threads, and kept in both.
 async fn selection(
     path: String,
     column: &str,
     consent: &Arc<Consent>,
+    disk: Option<&Path>,
 ) -> Result<Option<Arc<RowSelection>>, String> {
     let key = (path, column.to_owned(), consent.fingerprint);
     if let Some(s) = selections().lock().ok().and_then(|m| m.get(&key).cloned()) {
@@ -247,10 +250,27 @@ async fn selection(
     }
     let (path, column, _) = key.clone();
     let c = Arc::clone(consent);
-    let s = tokio::task::spawn_blocking(move || select_rows(&path, &column, &c))
-        .await
-        .map_err(|e| e.to_string())??
-        .map(Arc::new);
+    let disk = disk.map(Path::to_path_buf);
+    let s = tokio::task::spawn_blocking(move || {
+        let kept = disk
+            .as_deref()
+            .and_then(|d| Some(d.join(kept_name(&path, &column, &c)?)));
+        if let Some(sel) = kept.as_deref().and_then(read_kept) {
+            return Ok((!sel.is_empty()).then(|| RowSelection::from(sel)));
+        }
+        let sel = select_rows(&path, &column, &c)?;
+        if let Some(f) = &kept {
+            // Best effort: a selection not kept is computed again next time.
+            if let Some(dir) = f.parent() {
+                let _ = std::fs::create_dir_all(dir);
+            }
+            let _ = mdc_table::write_file_atomic(f, &encode(sel.as_ref()), false);
+        }
+        Ok::<_, String>(sel)
+    })
+    .await
+    .map_err(|e| e.to_string())??
+    .map(Arc::new);
     if let Ok(mut m) = selections().lock() {
         if m.len() >= 4096 {
             m.clear();
@@ -260,20 +280,127 @@ async fn selection(
     Ok(s)
 }
 
+const KEPT_MAGIC: &[u8] = b"mdc-consent-selection/1\n";
+
+/// The kept selection's file name: a digest of the file (path, size,
+/// modification time), the column and the consent state.
+fn kept_name(path: &str, column: &str, consent: &Consent) -> Option<String> {
+    let meta = std::fs::metadata(path).ok()?;
+    let modified = meta
+        .modified()
+        .ok()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?;
+    let mut h = Sha256::new();
+    for part in [path.as_bytes(), column.as_bytes()] {
+        h.update((part.len() as u64).to_le_bytes());
+        h.update(part);
+    }
+    h.update(meta.len().to_le_bytes());
+    h.update(modified.as_nanos().to_le_bytes());
+    h.update(consent.fingerprint);
+    Some(format!(
+        "{}.sel",
+        data_encoding::HEXLOWER.encode(&h.finalize())
+    ))
+}
+
+/// Magic, the SHA-256 of the body, then the body: `0` (every row kept) or
+/// `1` and each selector as a LEB128 of `rows << 1 | skip`.
+fn encode(sel: Option<&RowSelection>) -> Vec<u8> {
+    let mut body = Vec::new();
+    match sel {
+        None => body.push(0),
+        Some(sel) => {
+            body.push(1);
+            for s in sel.iter() {
+                let mut v = ((s.row_count as u64) << 1) | u64::from(s.skip);
+                loop {
+                    let byte = (v & 0x7f) as u8;
+                    v >>= 7;
+                    if v == 0 {
+                        body.push(byte);
+                        break;
+                    }
+                    body.push(byte | 0x80);
+                }
+            }
+        }
+    }
+    let mut out = KEPT_MAGIC.to_vec();
+    out.extend_from_slice(&Sha256::digest(&body));
+    out.extend_from_slice(&body);
+    out
+}
+
+/// A kept selection's selectors (none: every row is kept), or `None` when it
+/// is missing or does not check out (then it is computed again: a damaged
+/// file must never change which rows are read).
+fn read_kept(path: &Path) -> Option<Vec<RowSelector>> {
+    decode(&std::fs::read(path).ok()?)
+}
+
+fn decode(bytes: &[u8]) -> Option<Vec<RowSelector>> {
+    let rest = bytes.strip_prefix(KEPT_MAGIC)?;
+    let (digest, body) = rest.split_at_checked(32)?;
+    if Sha256::digest(body).as_slice() != digest {
+        return None;
+    }
+    let (flag, mut runs) = body.split_first()?;
+    match flag {
+        0 => Some(Vec::new()),
+        1 => {
+            let mut selectors = Vec::new();
+            while !runs.is_empty() {
+                let mut v = 0u64;
+                let mut shift = 0;
+                loop {
+                    let (b, rest) = runs.split_first()?;
+                    runs = rest;
+                    if shift > 63 {
+                        return None;
+                    }
+                    v |= u64::from(b & 0x7f) << shift;
+                    shift += 7;
+                    if b & 0x80 == 0 {
+                        break;
+                    }
+                }
+                let rows = usize::try_from(v >> 1).ok()?;
+                selectors.push(if v & 1 == 1 {
+                    RowSelector::skip(rows)
+                } else {
+                    RowSelector::select(rows)
+                });
+            }
+            Some(selectors)
+        }
+        _ => None,
+    }
+}
+
 /// A Parquet table read with the consent's row selection.
 #[derive(Debug)]
 pub(crate) struct ConsentedTable {
     inner: Arc<dyn TableProvider>,
     column: String,
     consent: Arc<Consent>,
+    /// Where selections are kept between processes (`cache/consent/`).
+    kept: Option<PathBuf>,
 }
 
 impl ConsentedTable {
-    pub(crate) fn new(inner: Arc<dyn TableProvider>, column: &str, consent: Consent) -> Self {
+    pub(crate) fn new(
+        inner: Arc<dyn TableProvider>,
+        column: &str,
+        consent: Consent,
+        kept: Option<PathBuf>,
+    ) -> Self {
         ConsentedTable {
             inner,
             column: column.to_owned(),
             consent: Arc::new(consent),
+            kept,
         }
     }
 }
@@ -335,14 +462,31 @@ impl TableProvider for ConsentedTable {
             .downcast_ref::<DataSourceExec>()
             .and_then(|e| e.data_source().downcast_ref::<FileScanConfig>())
             .ok_or_else(|| refuse("not a Parquet file scan"))?;
+        // Each file once (a large one is split into ranges), all at once.
+        let mut paths: Vec<String> = config
+            .file_groups
+            .iter()
+            .flat_map(|g| g.iter().map(|f| format!("/{}", f.path())))
+            .collect();
+        paths.sort_unstable();
+        paths.dedup();
+        let found = futures::future::try_join_all(
+            paths
+                .iter()
+                .map(|p| selection(p.clone(), &self.column, &self.consent, self.kept.as_deref())),
+        )
+        .await
+        .map_err(|e| refuse(&e))?;
+        let by_path: HashMap<&str, Option<Arc<RowSelection>>> =
+            paths.iter().map(String::as_str).zip(found).collect();
         let mut groups = Vec::with_capacity(config.file_groups.len());
         for group in &config.file_groups {
             let mut files = Vec::with_capacity(group.len());
             for f in group.iter() {
                 let path = format!("/{}", f.path());
-                let sel = selection(path, &self.column, &self.consent)
-                    .await
-                    .map_err(|e| refuse(&e))?;
+                let sel = by_path
+                    .get(path.as_str())
+                    .ok_or_else(|| refuse("a file without a selection"))?;
                 let mut f = f.clone();
                 f.statistics = None;
                 if let Some(sel) = sel {
@@ -447,6 +591,57 @@ mod tests {
                 RowSelector::skip(1)
             ]
         );
+    }
+
+    #[test]
+    fn kept_selections_round_trip_and_damaged_ones_are_refused() {
+        let sel = RowSelection::from(vec![
+            RowSelector::select(1),
+            RowSelector::skip(300),
+            RowSelector::select(1 << 40),
+        ]);
+        let bytes = encode(Some(&sel));
+        assert_eq!(decode(&bytes).unwrap(), Vec::<RowSelector>::from(sel));
+        assert!(decode(&encode(None)).unwrap().is_empty());
+        let mut flipped = bytes.clone();
+        let last = flipped.len() - 1;
+        flipped[last] ^= 1;
+        assert!(decode(&flipped).is_none(), "checksum");
+        assert!(decode(&bytes[..bytes.len() - 1]).is_none(), "truncated");
+        assert!(decode(&bytes[1..]).is_none(), "magic");
+    }
+
+    #[tokio::test]
+    async fn selections_are_kept_on_disk_and_a_damaged_one_is_computed_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(
+            dir.path(),
+            Arc::new(Int64Array::from(vec![Some(1), Some(2), Some(3)])),
+        );
+        let kept = dir.path().join("kept");
+        let consent = Arc::new(Consent::new(&opted_out(&[2]), true).unwrap());
+        let want = vec![
+            RowSelector::select(1),
+            RowSelector::skip(1),
+            RowSelector::select(1),
+        ];
+        let got = selection(path.clone(), "person_id", &consent, Some(&kept))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(Vec::<RowSelector>::from(got.as_ref().clone()), want);
+        let files: Vec<_> = std::fs::read_dir(&kept).unwrap().collect();
+        assert_eq!(files.len(), 1);
+        let file = files[0].as_ref().unwrap().path();
+        assert_eq!(read_kept(&file).unwrap(), want);
+        // Another process finds it on disk; a damaged copy is not trusted.
+        std::fs::write(&file, b"mdc-consent-selection/1\nnot a digest").unwrap();
+        selections().lock().unwrap().clear();
+        let again = selection(path, "person_id", &consent, Some(&kept))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(Vec::<RowSelector>::from(again.as_ref().clone()), want);
     }
 
     #[test]

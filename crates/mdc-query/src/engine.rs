@@ -358,7 +358,8 @@ impl Session {
                     if let Some(c) = Consent::new(&exclusion, field.data_type().is_integer()) {
                         let provider = source_as_provider(&source)
                             .map_err(|e| QueryError::Internal(e.to_string()))?;
-                        let consented = ConsentedTable::new(provider, pc, c);
+                        let kept = store.root().cache_dir().join("consent");
+                        let consented = ConsentedTable::new(provider, pc, c, Some(kept));
                         view_plan = scan(provider_as_source(Arc::new(consented)))?;
                     }
                 }

@@ -137,6 +137,11 @@ impl Root {
     pub fn outputs_dir(&self) -> PathBuf {
         self.0.join("outputs")
     }
+    /// Derived data that may be deleted at any time (recomputed on demand):
+    /// `cache/consent/` holds the consent row selections of mdc-query.
+    pub fn cache_dir(&self) -> PathBuf {
+        self.0.join("cache")
+    }
     /// Resolves `sqlite:catalog.db` relative to the root; other URLs pass through.
     /// Only `init` may create the SQLite file: opening a root whose catalog has
     /// gone missing must fail, not start an empty catalog.

@@ -308,10 +308,9 @@ impl Store {
         let file = self.root.path().join(&rel);
         if let Some(dir) = file.parent() {
             std::fs::create_dir_all(dir).map_err(StoreError::io(dir))?;
-            std::fs::write(dir.join("checks.json"), &checks_json)
-                .map_err(StoreError::io(dir.join("checks.json")))?;
+            mdc_table::write_file_atomic(&dir.join("checks.json"), checks_json.as_bytes(), false)?;
         }
-        std::fs::write(&file, &new.content).map_err(StoreError::io(&file))?;
+        mdc_table::write_file_atomic(&file, &new.content, false)?;
         sqlx::query(
             "INSERT INTO outputs (id, project, author, kind, title, status, round, media_type, path, sha256, byte_count, row_count, \
              policy_name, policy_version, policy_sha256, policy_json, checks_json, needs_review, masked_cells, source_text, created_at) \
@@ -643,9 +642,7 @@ impl Store {
         let name = format!("{sha}.{}", extension(&info.media_type));
         let target = released_dir.join(&name);
         if !target.exists() {
-            let tmp = released_dir.join(format!(".{name}.tmp"));
-            std::fs::write(&tmp, &content).map_err(StoreError::io(&tmp))?;
-            std::fs::rename(&tmp, &target).map_err(StoreError::io(&target))?;
+            mdc_table::write_file_atomic(&target, &content, true)?;
         }
         let released_at = now_text();
         let record = serde_json::json!({
@@ -671,11 +668,11 @@ impl Store {
             "checks": info.checks,
         });
         let record_path = released_dir.join(format!("{sha}.release-{id}.json"));
-        std::fs::write(
+        mdc_table::write_file_atomic(
             &record_path,
-            serde_json::to_vec_pretty(&record).map_err(|e| StoreError::Config(e.to_string()))?,
-        )
-        .map_err(StoreError::io(&record_path))?;
+            &serde_json::to_vec_pretty(&record).map_err(|e| StoreError::Config(e.to_string()))?,
+            true,
+        )?;
         let rel = format!("outputs/released/{name}");
         let n = sqlx::query(
             "UPDATE outputs SET status = 'released', decided_at = $1, decided_by = $2, released_path = $3, released_sha256 = $4 WHERE id = $5 AND status = 'submitted'",

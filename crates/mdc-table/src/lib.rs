@@ -8,7 +8,7 @@
 pub mod columns;
 
 use std::fs::File;
-use std::io::{self, BufReader, Read};
+use std::io::{self, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -151,6 +151,29 @@ pub fn write_parquet_atomic(path: &Path, batches: &[RecordBatch]) -> Result<(), 
     }
     let file = writer.into_inner().map_err(|e| write_err(e.to_string()))?;
     file.sync_all().map_err(io_err(path))?;
+    tmp.persist(path).map_err(|e| TableError::Io {
+        path: path.to_owned(),
+        source: e.error,
+    })?;
+    Ok(())
+}
+
+/// Writes bytes to `path` atomically: a temporary file in the same folder,
+/// renamed over the target. `durable`: fsynced before the rename (released
+/// files); without it a crash may lose the file but never leaves part of it.
+pub fn write_file_atomic(path: &Path, bytes: &[u8], durable: bool) -> Result<(), TableError> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".tmp-")
+        .tempfile_in(dir)
+        .map_err(io_err(dir))?;
+    tmp.write_all(bytes).map_err(io_err(path))?;
+    if durable {
+        tmp.as_file().sync_all().map_err(io_err(path))?;
+    }
     tmp.persist(path).map_err(|e| TableError::Io {
         path: path.to_owned(),
         source: e.error,
