@@ -645,6 +645,33 @@ mod tests {
     }
 
     #[test]
+    fn text_pseudonym_columns_use_the_text_forms() {
+        use datafusion::arrow::array::StringArray;
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(
+            dir.path(),
+            Arc::new(StringArray::from(vec![Some("AAA"), None, Some("BBB")])),
+        );
+        let exclusion = PatientExclusion {
+            out_text: ["BBB".to_owned()].into_iter().collect(),
+            out_int: [7].into_iter().collect(),
+            ..PatientExclusion::default()
+        };
+        let consent = Consent::new(&exclusion, false).unwrap();
+        let sel: Vec<RowSelector> = select_rows(&path, "person_id", &consent)
+            .unwrap()
+            .unwrap()
+            .into();
+        assert_eq!(sel, vec![RowSelector::select(2), RowSelector::skip(1)]);
+        // Only integer forms listed, for a text column: nobody to skip.
+        let ints_only = PatientExclusion {
+            out_int: [7].into_iter().collect(),
+            ..PatientExclusion::default()
+        };
+        assert!(Consent::new(&ints_only, false).is_none());
+    }
+
+    #[test]
     fn the_fingerprint_changes_with_the_consent_state() {
         let a = Consent::new(&opted_out(&[1, 2]), true).unwrap();
         let b = Consent::new(&opted_out(&[2, 1]), true).unwrap();
