@@ -263,8 +263,12 @@ async fn selection(
             // Best effort: a selection not kept is computed again next time.
             if let Some(dir) = f.parent() {
                 let _ = std::fs::create_dir_all(dir);
+                if mdc_table::write_file_atomic(f, &encode(sel.as_ref()), false).is_ok() {
+                    if let Some(name) = f.file_name().and_then(|n| n.to_str()) {
+                        prune_kept(dir, name);
+                    }
+                }
             }
-            let _ = mdc_table::write_file_atomic(f, &encode(sel.as_ref()), false);
         }
         Ok::<_, String>(sel)
     })
@@ -282,8 +286,14 @@ async fn selection(
 
 const KEPT_MAGIC: &[u8] = b"mdc-consent-selection/1\n";
 
-/// The kept selection's file name: a digest of the file (path, size,
-/// modification time), the column and the consent state.
+/// Selections kept per file and column: one per consent state (projects of
+/// different purposes read the same file under different states), the
+/// oldest removed beyond this.
+const KEPT_PER_FILE: usize = 8;
+
+/// The kept selection's file name: `<file>-<consent>.sel`, the first a
+/// digest of the file (path, size, modification time) and the column, the
+/// second the consent state's.
 fn kept_name(path: &str, column: &str, consent: &Consent) -> Option<String> {
     let meta = std::fs::metadata(path).ok()?;
     let modified = meta
@@ -298,11 +308,36 @@ fn kept_name(path: &str, column: &str, consent: &Consent) -> Option<String> {
     }
     h.update(meta.len().to_le_bytes());
     h.update(modified.as_nanos().to_le_bytes());
-    h.update(consent.fingerprint);
+    let hex = |b: &[u8]| data_encoding::HEXLOWER.encode(b);
     Some(format!(
-        "{}.sel",
-        data_encoding::HEXLOWER.encode(&h.finalize())
+        "{}-{}.sel",
+        hex(&h.finalize()),
+        hex(&consent.fingerprint)
     ))
+}
+
+/// Removes all but the newest `KEPT_PER_FILE` selections of the file that
+/// `name` belongs to: a consent state that changed leaves its old ones.
+fn prune_kept(dir: &Path, name: &str) {
+    let Some((file, _)) = name.split_once('-') else {
+        return;
+    };
+    let file = format!("{file}-");
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut same: Vec<(std::time::SystemTime, PathBuf)> = entries
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_str().is_some_and(|n| n.starts_with(&file)))
+        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+        .collect();
+    if same.len() <= KEPT_PER_FILE {
+        return;
+    }
+    same.sort();
+    for (_, old) in &same[..same.len() - KEPT_PER_FILE] {
+        let _ = std::fs::remove_file(old);
+    }
 }
 
 /// Magic, the SHA-256 of the body, then the body: `0` (every row kept) or
@@ -669,6 +704,38 @@ mod tests {
             ..PatientExclusion::default()
         };
         assert!(Consent::new(&ints_only, false).is_none());
+    }
+
+    #[tokio::test]
+    async fn old_consent_states_are_pruned_from_the_kept_selections() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(dir.path(), Arc::new(Int64Array::from(vec![1, 2, 3])));
+        let other = dir.path().join("other");
+        std::fs::create_dir_all(&other).unwrap();
+        let other_path = write(&other, Arc::new(Int64Array::from(vec![1])));
+        let kept = dir.path().join("kept");
+        let consent = Arc::new(Consent::new(&opted_out(&[1]), true).unwrap());
+        selection(other_path, "person_id", &consent, Some(&kept))
+            .await
+            .unwrap();
+        for i in 0..(KEPT_PER_FILE as i64 + 3) {
+            let consent = Arc::new(Consent::new(&opted_out(&[1, 100 + i]), true).unwrap());
+            selection(path.clone(), "person_id", &consent, Some(&kept))
+                .await
+                .unwrap();
+        }
+        let names: Vec<String> = std::fs::read_dir(&kept)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(names.len(), KEPT_PER_FILE + 1, "{names:?}");
+        let latest = kept_name(
+            &path,
+            "person_id",
+            &Consent::new(&opted_out(&[1, 100 + KEPT_PER_FILE as i64 + 2]), true).unwrap(),
+        )
+        .unwrap();
+        assert!(names.contains(&latest), "the newest state stays");
     }
 
     #[test]

@@ -194,6 +194,12 @@ async fn aggregate_queries_mask_small_cells_and_are_held_as_pending_outputs() {
     assert_eq!(out.shape, "aggregate");
     assert_eq!(out.output.status, "pending");
     assert_eq!(out.output.policy, "kr-public");
+    // The record returned at creation is the one the catalog holds.
+    let (held, _) = w.store.output_show(&w.kim, out.output.id).await.unwrap();
+    assert_eq!(
+        serde_json::to_value(&out.output).unwrap(),
+        serde_json::to_value(&held).unwrap()
+    );
     // Every visible count is ≥ 5; small ones are masked, with complements.
     let mut masked: i64 = 0;
     for row in &out.rows {
@@ -420,6 +426,12 @@ async fn release_needs_a_reviewer_who_is_not_the_author_and_two_when_required() 
     .await
     .unwrap();
     let id = out.output.id;
+    assert_eq!(out.output.required_reviews, 2);
+    let (held, _) = w.store.output_show(&w.park, id).await.unwrap();
+    assert_eq!(
+        serde_json::to_value(&out.output).unwrap(),
+        serde_json::to_value(&held).unwrap()
+    );
     // Only the author submits; context is required.
     assert!(submit(&w, &w.kim, id, "by sex").await.is_err());
     assert!(submit(&w, &w.park, id, "  ").await.is_err());
