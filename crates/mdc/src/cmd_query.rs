@@ -609,6 +609,18 @@ async fn differencing_demo(
         reviewer.name,
         shown(&total)
     );
+    let purpose = store.project_show(researcher, project).await?.purpose;
+    let out = store
+        .patient_exclusion("sepsis-cohort", 1, &purpose, mdc_store::today())
+        .await?
+        .out_int
+        .len();
+    let kept = std::fs::read_dir(store.root().cache_dir().join("consent"))
+        .map(Iterator::count)
+        .unwrap_or(0);
+    println!(
+        "  consent: the {out} opted-out patient(s) are in none of these counts; the Parquet reader skipped their rows ({kept} row selection(s) kept under cache/consent/)"
+    );
     let but_one = "SELECT COUNT(DISTINCT person_id) AS patients FROM sepsis_cohort \
                    WHERE person_id <> (SELECT MIN(person_id) FROM sepsis_cohort)";
     let out = mdc_query::run(store, researcher, project, but_one, &limits).await?;
