@@ -242,7 +242,7 @@ async fn selection(
     path: String,
     column: &str,
     consent: &Arc<Consent>,
-    disk: Option<&Path>,
+    disk: &Path,
 ) -> Result<Option<Arc<RowSelection>>, String> {
     let key = (path, column.to_owned(), consent.fingerprint);
     if let Some(s) = selections().lock().ok().and_then(|m| m.get(&key).cloned()) {
@@ -250,23 +250,19 @@ async fn selection(
     }
     let (path, column, _) = key.clone();
     let c = Arc::clone(consent);
-    let disk = disk.map(Path::to_path_buf);
+    let disk = disk.to_path_buf();
     let s = tokio::task::spawn_blocking(move || {
-        let kept = disk
-            .as_deref()
-            .and_then(|d| Some(d.join(kept_name(&path, &column, &c)?)));
+        let kept = kept_name(&path, &column, &c).map(|n| disk.join(n));
         if let Some(sel) = kept.as_deref().and_then(read_kept) {
             return Ok((!sel.is_empty()).then(|| RowSelection::from(sel)));
         }
         let sel = select_rows(&path, &column, &c)?;
         if let Some(f) = &kept {
             // Best effort: a selection not kept is computed again next time.
-            if let Some(dir) = f.parent() {
-                let _ = std::fs::create_dir_all(dir);
-                if mdc_table::write_file_atomic(f, &encode(sel.as_ref()), false).is_ok() {
-                    if let Some(name) = f.file_name().and_then(|n| n.to_str()) {
-                        prune_kept(dir, name);
-                    }
+            let _ = std::fs::create_dir_all(&disk);
+            if mdc_table::write_file_atomic(f, &encode(sel.as_ref()), false).is_ok() {
+                if let Some(name) = f.file_name().and_then(|n| n.to_str()) {
+                    prune_kept(&disk, name);
                 }
             }
         }
@@ -421,7 +417,7 @@ pub(crate) struct ConsentedTable {
     column: String,
     consent: Arc<Consent>,
     /// Where selections are kept between processes (`cache/consent/`).
-    kept: Option<PathBuf>,
+    kept: PathBuf,
 }
 
 impl ConsentedTable {
@@ -429,7 +425,7 @@ impl ConsentedTable {
         inner: Arc<dyn TableProvider>,
         column: &str,
         consent: Consent,
-        kept: Option<PathBuf>,
+        kept: PathBuf,
     ) -> Self {
         ConsentedTable {
             inner,
@@ -508,7 +504,7 @@ impl TableProvider for ConsentedTable {
         let found = futures::future::try_join_all(
             paths
                 .iter()
-                .map(|p| selection(p.clone(), &self.column, &self.consent, self.kept.as_deref())),
+                .map(|p| selection(p.clone(), &self.column, &self.consent, &self.kept)),
         )
         .await
         .map_err(|e| refuse(&e))?;
@@ -660,7 +656,7 @@ mod tests {
             RowSelector::skip(1),
             RowSelector::select(1),
         ];
-        let got = selection(path.clone(), "person_id", &consent, Some(&kept))
+        let got = selection(path.clone(), "person_id", &consent, &kept)
             .await
             .unwrap()
             .unwrap();
@@ -672,7 +668,7 @@ mod tests {
         // Another process finds it on disk; a damaged copy is not trusted.
         std::fs::write(&file, b"mdc-consent-selection/1\nnot a digest").unwrap();
         selections().lock().unwrap().clear();
-        let again = selection(path, "person_id", &consent, Some(&kept))
+        let again = selection(path, "person_id", &consent, &kept)
             .await
             .unwrap()
             .unwrap();
@@ -715,12 +711,12 @@ mod tests {
         let other_path = write(&other, Arc::new(Int64Array::from(vec![1])));
         let kept = dir.path().join("kept");
         let consent = Arc::new(Consent::new(&opted_out(&[1]), true).unwrap());
-        selection(other_path, "person_id", &consent, Some(&kept))
+        selection(other_path, "person_id", &consent, &kept)
             .await
             .unwrap();
         for i in 0..(KEPT_PER_FILE as i64 + 3) {
             let consent = Arc::new(Consent::new(&opted_out(&[1, 100 + i]), true).unwrap());
-            selection(path.clone(), "person_id", &consent, Some(&kept))
+            selection(path.clone(), "person_id", &consent, &kept)
                 .await
                 .unwrap();
         }

@@ -107,6 +107,17 @@ struct SourceTable {
     scan: LogicalPlan,
 }
 
+impl SourceTable {
+    fn key(&self) -> (String, i64, String) {
+        (self.dataset.clone(), self.version, self.table.clone())
+    }
+
+    /// Its statistics if this process already knows them.
+    fn cached_stats(&self) -> Option<TableStats> {
+        per_patient_cache().lock().ok()?.get(&self.key()).copied()
+    }
+}
+
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Session")
@@ -359,7 +370,7 @@ impl Session {
                         let provider = source_as_provider(&source)
                             .map_err(|e| QueryError::Internal(e.to_string()))?;
                         let kept = store.root().cache_dir().join("consent");
-                        let consented = ConsentedTable::new(provider, pc, c, Some(kept));
+                        let consented = ConsentedTable::new(provider, pc, c, kept);
                         view_plan = scan(provider_as_source(Arc::new(consented)))?;
                     }
                 }
@@ -427,9 +438,8 @@ impl Session {
     /// caller then counts exactly.
     async fn table_stats(&self, store: &Store, name: &str, limit: Duration) -> Option<TableStats> {
         let src = self.sources.get(name)?;
-        let key = (src.dataset.clone(), src.version, src.table.clone());
-        if let Some(t) = per_patient_cache().lock().ok()?.get(&key) {
-            return Some(*t);
+        if let Some(t) = src.cached_stats() {
+            return Some(t);
         }
         let known = store
             .table_stats(&src.dataset, src.version, &src.table)
@@ -486,7 +496,7 @@ impl Session {
             }
         };
         if let Ok(mut c) = per_patient_cache().lock() {
-            c.insert(key, stats);
+            c.insert(src.key(), stats);
         }
         Some(stats)
     }
@@ -788,12 +798,9 @@ async fn compute(
         cap,
         &|name| {
             let src = session.sources.get(name)?;
-            let key = (src.dataset.clone(), src.version, src.table.clone());
-            let lacking = per_patient_cache()
-                .lock()
-                .ok()
-                .and_then(|m| m.get(&key).map(|t| t.rows_without_patient > 0))
-                .unwrap_or(false);
+            let lacking = src
+                .cached_stats()
+                .is_some_and(|t| t.rows_without_patient > 0);
             Some(if lacking {
                 plan::PatientTable::SomeRowsLackAPatient
             } else {
